@@ -1,0 +1,125 @@
+"""
+The interfaces between the web layer and what it drives.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IDesktop(Interface):
+    """
+    A running graphical desktop that can be looked at and driven.  All
+    coordinates are native pixels.  Every method that touches the desktop
+    returns a Deferred that fails with L{agentdesktop.errors.DesktopError}
+    (or a subclass) when the desktop or a tool fails.
+    """
+
+    running = Attribute("C{True} while the desktop is up and usable.")
+
+    def start():
+        """
+        Make sure the desktop runs, starting it (or a fresh one after a
+        crash) when it does not.  Concurrent callers share one start.
+
+        @return: C{Deferred[DesktopInfo]}.
+        """
+
+    def stop():
+        """
+        Release every key and button, terminate every child process and reap
+        it.
+
+        @return: C{Deferred[None]}, fires once all children have exited.
+        """
+
+    def move(x, y):
+        """Move the pointer to (X, Y).  @return: C{Deferred[None]}."""
+
+    def click(x, y, button, count, modifiers):
+        """
+        Move to (X, Y) and click BUTTON COUNT times in one gesture (so that
+        COUNT=2 is a double click), holding the keysyms MODIFIERS meanwhile.
+        Buttons 4-7 are the scroll wheel.  @return: C{Deferred[None]}.
+        """
+
+    def buttonDown(button):
+        """Press BUTTON where the pointer is.  @return: C{Deferred[None]}."""
+
+    def buttonUp(button):
+        """Release BUTTON.  @return: C{Deferred[None]}."""
+
+    def drag(start, end):
+        """
+        Move to START, press button 1, move to END, release it.  If any
+        step fails the button is released before the failure is returned.
+        @return: C{Deferred[None]}.
+        """
+
+    def keys(combos):
+        """
+        Press and release each combination (a list of keysym names) in
+        turn.  @return: C{Deferred[None]}.
+        """
+
+    def keyDown(combo):
+        """Press the keysyms of COMBO in order.  @return: C{Deferred[None]}."""
+
+    def keyUp(combo):
+        """Release the keysyms of COMBO in reverse.  @return: C{Deferred[None]}."""
+
+    def typeText(text):
+        """
+        Type TEXT exactly, Unicode included.  @return: C{Deferred[None]}.
+        @raise ValueError: (synchronously) for a character that cannot be
+            typed.
+        """
+
+    def pointer():
+        """@return: C{Deferred[tuple[int, int]]}, the pointer position."""
+
+    def screenshot(region, size, format, quality):
+        """
+        Grab REGION (C{(x0, y0, x1, y1)} exclusive, or C{None} for the whole
+        screen), resize it to SIZE and encode it.
+
+        @param format: C{"png"}, C{"jpeg"} or C{"webp"}.
+        @return: C{Deferred[bytes]}.
+        """
+
+    def releaseAll():
+        """
+        Release every key and mouse button the X server sees pressed.
+        @return: C{Deferred[None]}.
+        """
+
+
+class IRecorder(Interface):
+    """
+    Records the desktop's screen to MP4 files, keyed by canonical UUID.
+    """
+
+    def start(recordingId):
+        """
+        Start recording (a no-op when RECORDINGID is recording; a stopped id
+        is discarded and recorded anew).
+
+        @return: C{Deferred[None]}; fails with L{agentdesktop.errors.APIError}.
+        """
+
+    def stop(recordingId):
+        """
+        Stop the recording, waiting for its file to be complete.
+
+        @return: C{Deferred[RecordingResult]}; fails with
+            L{agentdesktop.errors.APIError} (404, 413, 500).
+        """
+
+    def activity():
+        """Note an C{/action} call: resets every idle timer."""
+
+    def close():
+        """
+        Stop every recording and delete every file.
+        @return: C{Deferred[None]}.
+        """

@@ -1,0 +1,161 @@
+"""
+Strict decoding of request bodies (SPEC sections 5 and 9).  Pure: no
+reactor.  A wrong JSON type is refused with a detail naming the field and
+the type it needs; nothing is coerced.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from agentdesktop.errors import APIError, badRequest, decodeError
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    action: str | None = None
+    coordinate: tuple[int, int] | None = None
+    start_coordinate: tuple[int, int] | None = None
+    text: str | None = None
+    key: str | None = None
+    duration: int | None = None
+    scroll_amount: int | None = None
+    scroll_direction: str | None = None
+    scaled_width: int | None = None
+    scaled_height: int | None = None
+    region: tuple[int, int, int, int] | None = None
+    format: str | None = None
+    quality: int | None = None
+
+
+def _typeName(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction or exponent"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return f"an array of {len(value)} elements"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _isInt(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(name: str, value: object) -> int:
+    if not _isInt(value):
+        raise decodeError(
+            f'field "{name}" must be an integer, got {_typeName(value)}'
+        )
+    assert isinstance(value, int)
+    return value
+
+
+def _str(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise decodeError(f'field "{name}" must be a string, got {_typeName(value)}')
+    return value
+
+
+def _ints(name: str, value: object, n: int) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) != n
+        or not all(_isInt(v) for v in value)
+    ):
+        what = _typeName(value)
+        if isinstance(value, list) and len(value) == n:
+            what = "an array holding " + ", ".join(_typeName(v) for v in value)
+        raise decodeError(
+            f'field "{name}" must be an array of {n} integers, got {what}'
+        )
+    return tuple(value)
+
+
+def _rejectConstant(name: str) -> Any:
+    raise ValueError(f"invalid JSON number {name}")
+
+
+def decodeObject(body: bytes) -> dict[str, Any]:
+    """
+    Parse BODY as one JSON object.
+
+    @raise APIError: 400 C{Failed to decode request body.} otherwise.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise decodeError(f"body is not UTF-8: {e}") from None
+    if text.strip() == "":
+        raise decodeError("body is empty; send a JSON object")
+    try:
+        value = json.loads(text, parse_constant=_rejectConstant)
+    except (ValueError, RecursionError) as e:
+        raise decodeError(str(e)) from None
+    if not isinstance(value, dict):
+        raise decodeError(f"body must be a JSON object, got {_typeName(value)}")
+    return value
+
+
+_OPTIONAL_INTS = ("duration", "scroll_amount", "scaled_width", "scaled_height", "quality")
+_OPTIONAL_STRS = ("action", "text", "key", "scroll_direction", "format")
+
+
+def decodeAction(body: bytes) -> ActionRequest:
+    """
+    Decode the body of C{POST /action}.
+
+    @raise APIError: 400 with the field and type in its detail.
+    """
+    raw = decodeObject(body)
+    fields: dict[str, Any] = {}
+    for name in _OPTIONAL_STRS:
+        if raw.get(name) is not None:
+            fields[name] = _str(name, raw[name])
+    for name in _OPTIONAL_INTS:
+        if raw.get(name) is not None:
+            fields[name] = _int(name, raw[name])
+    for name in ("coordinate", "start_coordinate"):
+        if raw.get(name) is not None:
+            fields[name] = _ints(name, raw[name], 2)
+    if raw.get("region") is not None:
+        fields["region"] = _ints("region", raw["region"], 4)
+    return ActionRequest(**fields)
+
+
+def decodeRecordingId(body: bytes) -> str:
+    """
+    Decode C{{"recording_id": "<uuid>"}} and return the canonical lower-case
+    UUID.
+
+    @raise APIError: 400 with the spec's messages.
+    """
+    raw = decodeObject(body)
+    value = raw.get("recording_id")
+    if value is None:
+        value = ""
+    value = _str("recording_id", value)
+    if value == "":
+        raise badRequest("Missing recording_id.")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise badRequest(
+            "Invalid recording_id format.", "recording_id must be a valid UUID."
+        ) from None
+
+
+__all__ = ["ActionRequest", "APIError", "decodeAction", "decodeRecordingId", "MAX_BODY_BYTES"]

@@ -1,0 +1,152 @@
+"""
+C{twistd agentdesktop}: options and service construction.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService
+from twisted.python import usage
+
+from agentdesktop.desktop import DesktopConfig, X11Desktop
+from agentdesktop.service import DesktopService, makeState
+from agentdesktop.web import makeRoot, makeSite
+
+DEFAULT_LISTEN = "tcp:8790:interface=127.0.0.1"
+
+
+def _geometry(value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected WIDTHxHEIGHT like 1920x1080, got {value!r}") from None
+    if not (64 <= w <= 8192 and 64 <= h <= 8192):
+        raise ValueError(f"each side must be between 64 and 8192, got {value!r}")
+    return w, h
+
+
+def _depth(value: str) -> int:
+    depth = int(value)
+    if depth not in (16, 24, 32):
+        raise ValueError(f"must be 16, 24 or 32, got {value}")
+    return depth
+
+
+def _positive(kind: type) -> Any:
+    def coerce(value: str) -> Any:
+        try:
+            v = kind(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if v <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return v
+
+    coerce.coerceDoc = "Must be positive."  # type: ignore[attr-defined]
+    return coerce
+
+
+_geometry.coerceDoc = "WIDTHxHEIGHT."  # type: ignore[attr-defined]
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Run a Linux desktop (Xvnc + a window manager) and serve the agent "
+        "desktop API on it: actions, screenshots, VNC over WebSocket, recording."
+    )
+
+    optParameters = [
+        ["geometry", None, (1920, 1080), "Native screen size.", _geometry],
+        ["depth", None, 24, "Colour depth (16, 24 or 32).", _depth],
+        ["window-manager", None, "openbox", "Window manager command, or 'none'."],
+        ["vnc-listen", None, None, "Also expose raw RFB on this endpoint, e.g. tcp:5900:interface=127.0.0.1."],
+        ["recordings-dir", None, None, "Directory for recordings (default: a private directory under the runtime dir)."],
+        ["recording-fps", None, 10, "Recording frame rate.", _positive(int)],
+        ["max-recordings", None, 5, "Concurrently active recordings.", _positive(int)],
+        ["recording-idle-timeout", None, 600.0, "Seconds without /action before a recording stops.", _positive(float)],
+        ["recording-stop-grace", None, 15.0, "Seconds to wait for ffmpeg after 'q' before killing it.", _positive(float)],
+        ["max-recording-bytes", None, 104857600, "Larger recordings are refused with 413.", _positive(int)],
+        ["max-thumbnail-bytes", None, 10485760, "Larger thumbnails are omitted.", _positive(int)],
+        ["auth-token-file", None, None, "File holding the bearer token every route then requires."],
+        ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
+        ["xvnc", None, "Xvnc", "Xvnc binary."],
+        ["xdotool", None, "xdotool", "xdotool binary."],
+        ["xhost", None, "xhost", "xhost binary."],
+        ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
+        ["ffprobe", None, "ffprobe", "ffprobe binary."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["autostart"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """HTTP endpoint (Twisted endpoint string; repeatable) [default: tcp:8790:interface=127.0.0.1]."""
+        self["listen"].append(endpoint)
+
+    def opt_autostart(self, command: str) -> None:
+        """Command to run on the desktop once it is up (repeatable)."""
+        try:
+            argv = shlex.split(command)
+        except ValueError as e:
+            raise usage.UsageError(f"--autostart {command!r}: {e}") from None
+        if not argv:
+            raise usage.UsageError("--autostart needs a command")
+        self["autostart"].append(argv)
+
+    def postOptions(self) -> None:
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        wm = self["window-manager"].strip()
+        self["window-manager"] = None if wm in ("", "none") else shlex.split(wm)
+        path = self["auth-token-file"]
+        self["token"] = None
+        if path is not None:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    token = f.read().strip()
+            except OSError as e:
+                raise usage.UsageError(f"--auth-token-file: {e.strerror}: {path}") from None
+            if not token:
+                raise usage.UsageError(f"--auth-token-file: {path} is empty")
+            self["token"] = token
+        for name in ("recordings-dir", "runtime-dir"):
+            value = self[name]
+            if value is not None and os.path.exists(value) and not os.path.isdir(value):
+                raise usage.UsageError(f"--{name}: {value} is not a directory")
+
+
+def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
+    width, height = options["geometry"]
+    return X11Desktop(
+        reactor,
+        DesktopConfig(
+            width=width,
+            height=height,
+            depth=options["depth"],
+            windowManager=options["window-manager"],
+            autostart=options["autostart"],
+            xvnc=options["xvnc"],
+            xdotool=options["xdotool"],
+            xhost=options["xhost"],
+            runtimeDir=options["runtime-dir"],
+        ),
+    )
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    desktop = makeDesktop(options, reactor)
+    state = makeState(desktop, reactor, options["token"])
+    svc = DesktopService(state)
+    site = makeSite(makeRoot(state))
+    for endpoint in options["listen"]:
+        strports.service(endpoint, site).setServiceParent(svc)
+    return svc

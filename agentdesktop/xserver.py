@@ -1,0 +1,219 @@
+"""
+Blocking work on the X server through python-xlib: screen grabs, pointer
+queries, exact typing through XTEST, and releasing stuck keys.  Everything
+here blocks; L{agentdesktop.desktop} runs it in thread pools the service
+owns, one X connection per pool thread.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
+from Xlib import X, display as xdisplay, error as xerror
+from Xlib.ext import xtest
+
+from agentdesktop.keys import keysymForCharacter
+
+#: A keycode we remapped is not remapped again for this long, so that a
+#: client that has not yet read the key event still decodes it with the
+#: mapping it was typed with.
+REMAP_GUARD_SECONDS = 0.15
+
+#: Key events sent between two round trips to the server.
+TYPE_CHUNK = 64
+
+_RESAMPLE = Image.Resampling.BICUBIC
+
+
+class XSession:
+    """
+    One connection to an X display, used from one thread only.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.display = xdisplay.Display(name)
+        self.screen = self.display.screen()
+        self.root = self.screen.root
+        if not self.display.has_extension("XTEST"):
+            raise RuntimeError(f"display {name} lacks the XTEST extension")
+        self._lastUse: dict[int, float] = {}
+        self._clock: Callable[[], float] = time.monotonic
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def close(self) -> None:
+        try:
+            self.display.close()
+        except Exception:
+            pass
+
+    def size(self) -> tuple[int, int]:
+        geometry = self.root.get_geometry()
+        return geometry.width, geometry.height
+
+    def pointer(self) -> tuple[int, int]:
+        reply = self.root.query_pointer()
+        return reply.root_x, reply.root_y
+
+    # -- screen
+
+    def grab(self, region: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """Grab REGION (x0, y0, x1, y1; exclusive) or the whole screen."""
+        if region is None:
+            x0, y0 = 0, 0
+            x1, y1 = self.size()
+        else:
+            x0, y0, x1, y1 = region
+        w, h = x1 - x0, y1 - y0
+        raw = self.root.get_image(x0, y0, w, h, X.ZPixmap, 0xFFFFFFFF)
+        if raw.depth not in (24, 32) or len(raw.data) < w * h * 4:
+            raise RuntimeError(f"unsupported screen format (depth {raw.depth})")
+        return Image.frombuffer("RGB", (w, h), raw.data, "raw", "BGRX", 0, 1)
+
+    # -- keyboard and pointer
+
+    def releaseAll(self) -> None:
+        """Release every key and mouse button the server sees pressed."""
+        keymap = self.display.query_keymap()
+        for byte, bits in enumerate(keymap):
+            for bit in range(8):
+                if bits & (1 << bit):
+                    xtest.fake_input(self.display, X.KeyRelease, byte * 8 + bit)
+        mask = self.root.query_pointer().mask
+        for button, flag in enumerate(
+            (X.Button1Mask, X.Button2Mask, X.Button3Mask, X.Button4Mask, X.Button5Mask),
+            start=1,
+        ):
+            if mask & flag:
+                xtest.fake_input(self.display, X.ButtonRelease, button)
+        self.display.sync()
+
+    def typeText(self, text: str) -> None:
+        """
+        Type TEXT exactly.  Characters the keyboard map holds on a plain or
+        shifted level are typed with their own key; every other character is
+        bound to a spare keycode first, which stays bound (no restore race)
+        and is reused least recently used first, never within
+        L{REMAP_GUARD_SECONDS} of its last key event.
+        """
+        text = text.replace("\r\n", "\n")
+        d = self.display
+        first = d.display.info.min_keycode
+        count = d.display.info.max_keycode - first + 1
+        mapping = d.get_keyboard_mapping(first, count)
+        width = len(mapping[0]) if mapping else 2
+        plain: dict[int, tuple[int, int]] = {}
+        spare: list[int] = []
+        for i, syms in enumerate(mapping):
+            keycode = first + i
+            if keycode <= 8:
+                continue
+            if not any(syms):
+                spare.append(keycode)
+                continue
+            for level in (0, 1):
+                if level < len(syms) and syms[level] and syms[level] not in plain:
+                    plain[syms[level]] = (keycode, level)
+        shift = d.keysym_to_keycode(0xFFE1)  # Shift_L
+        pending = 0
+        for ch in text:
+            keysym = keysymForCharacter(ch)
+            found = plain.get(keysym)
+            if found is None or (found[1] == 1 and not shift):
+                if not spare:
+                    raise RuntimeError("the keyboard map has no spare keycode")
+                keycode = min(spare, key=lambda k: self._lastUse.get(k, 0.0))
+                wait = self._lastUse.get(keycode, -1e9) + REMAP_GUARD_SECONDS - self._clock()
+                if wait > 0:
+                    d.sync()
+                    self._sleep(wait)
+                for old, (k, _) in list(plain.items()):
+                    if k == keycode:
+                        del plain[old]
+                d.change_keyboard_mapping(keycode, [(keysym,) * width])
+                d.sync()
+                plain[keysym] = found = (keycode, 0)
+            keycode, level = found
+            if level == 1:
+                xtest.fake_input(d, X.KeyPress, shift)
+            xtest.fake_input(d, X.KeyPress, keycode)
+            xtest.fake_input(d, X.KeyRelease, keycode)
+            if level == 1:
+                xtest.fake_input(d, X.KeyRelease, shift)
+            if keycode in spare:
+                self._lastUse[keycode] = self._clock()
+            pending += 1
+            if pending >= TYPE_CHUNK:
+                d.sync()
+                pending = 0
+        d.sync()
+
+
+def resize(
+    image: Image.Image, size: tuple[int, int], pool: ThreadPoolExecutor | None = None
+) -> Image.Image:
+    """
+    Resize IMAGE to SIZE with bicubic filtering, in two horizontal halves on
+    two threads (Pillow releases the GIL; the halves are computed from the
+    whole source, so there is no seam).
+    """
+    if image.size == size:
+        return image
+    w, h = size
+    if h < 64 or pool is None:
+        return image.resize(size, _RESAMPLE)
+    sw, sh = image.size
+    half = h // 2
+    boxes = [(0, half), (half, h)]
+    parts = list(
+        pool.map(
+            lambda rows: image.resize(
+                (w, rows[1] - rows[0]),
+                _RESAMPLE,
+                box=(0, rows[0] * sh / h, sw, rows[1] * sh / h),
+            ),
+            boxes,
+        )
+    )
+    out = Image.new("RGB", size)
+    for (top, _), part in zip(boxes, parts):
+        out.paste(part, (0, top))
+    return out
+
+
+def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
+    """Encode IMAGE as C{png}, C{jpeg} or C{webp}."""
+    out = io.BytesIO()
+    if fmt == "png":
+        image.save(out, "PNG", compress_level=1)
+    elif fmt == "jpeg":
+        image.save(out, "JPEG", quality=quality if quality is not None else 80)
+    elif fmt == "webp":
+        image.save(out, "WEBP", quality=quality if quality is not None else 80, method=0)
+    else:
+        raise ValueError(fmt)
+    return out.getvalue()
+
+
+def screenshot(
+    session: XSession,
+    region: tuple[int, int, int, int] | None,
+    size: tuple[int, int],
+    fmt: str,
+    quality: int | None,
+    pool: ThreadPoolExecutor | None = None,
+) -> bytes:
+    """Grab, resize and encode, all in the calling thread (and POOL)."""
+    return encode(resize(session.grab(region), size, pool), fmt, quality)
+
+
+XErrors: Sequence[type[BaseException]] = (
+    xerror.DisplayError,
+    xerror.ConnectionClosedError,
+    xerror.XError,
+    OSError,
+)
