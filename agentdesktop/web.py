@@ -223,8 +223,8 @@ class NotFound(APIResource):
 
 def _bearer(request: server.Request) -> str | None:
     header = request.getHeader(b"authorization")
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip()
+    if header and header[:7].lower() == b"bearer ":
+        return header[7:].strip().decode("utf-8", "replace")
     args = request.args or {}
     if b"token" in args and args[b"token"]:
         return unquote(args[b"token"][0].decode("utf-8", "replace"))

@@ -1,0 +1,86 @@
+from hypothesis import given, strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from agentdesktop.geometry import (
+    declaredSize, fitInside, recommendedSize, scale, toDeclared, toNative,
+)
+
+N = (1920, 1080)
+
+
+class WorkedExamples(SynchronousTestCase):
+    def test_declaredToNative1280(self) -> None:
+        for point, native in [
+            ((0, 0), (0, 0)), ((640, 360), (960, 540)), ((1279, 719), (1919, 1079)),
+            ((5000, -5), (1919, 0)), ((853, 402), (1280, 603)), ((1, 1), (2, 2)),
+            ((100, 200), (150, 300)),
+        ]:
+            self.assertEqual(toNative(point, (1280, 720), N), native, point)
+
+    def test_1366(self) -> None:
+        d = (1366, 768)
+        self.assertEqual(toDeclared((960, 540), N, d), (683, 384))
+        self.assertEqual(toDeclared((1919, 1079), N, d), (1365, 767))
+        self.assertEqual(toDeclared((-10, 5000), N, d), (0, 767))
+        self.assertEqual(toNative((1365, 767), d, N), (1919, 1079))
+
+    def test_1440(self) -> None:
+        self.assertEqual(toNative((720, 450), (1440, 900), N), (960, 540))
+        self.assertEqual(toNative((1439, 899), (1440, 900), N), (1919, 1079))
+
+    def test_cursor(self) -> None:
+        self.assertEqual(toDeclared((960, 540), N, (1280, 720)), (640, 360))
+
+    def test_roundsHalfAwayFromZero(self) -> None:
+        # (0 + .5) * 2 / 1 - .5 = 0.5 and (2 + .5) * 8 / 4 - .5 = 4.5: exact
+        # halves, where round() would give 0 and 4.
+        self.assertEqual(scale(0, 1, 2), 1)
+        self.assertEqual(scale(2, 4, 8), 5)
+
+    def test_degenerate(self) -> None:
+        self.assertEqual(scale(5, 10, 0), 0)
+        self.assertEqual(scale(5, 0, 10), 5)
+        self.assertEqual(scale(50, 0, 10), 9)
+        self.assertEqual(scale(-3, 10, 10), 0)
+
+    def test_declaredSize(self) -> None:
+        self.assertEqual(declaredSize(N, None, None), N)
+        self.assertEqual(declaredSize(N, 1280, 0), (1280, 1080))
+        self.assertEqual(declaredSize(N, -1, 720), (1920, 720))
+
+    def test_recommended(self) -> None:
+        for native, rec in [
+            ((1920, 1080), (1280, 720)), ((1920, 1200), (1280, 800)),
+            ((2048, 1536), (1024, 768)), ((1568, 1000), (1280, 816)),
+            ((1000, 2000), (758, 1516)), ((1366, 768), (1366, 768)),
+        ]:
+            self.assertEqual(recommendedSize(*native), rec, native)
+
+    def test_fitInside(self) -> None:
+        self.assertEqual(fitInside((960, 540), (1280, 720)), (1280, 720))
+        self.assertEqual(fitInside((100, 400), (1280, 720)), (180, 720))
+
+
+sizes = st.integers(min_value=1, max_value=8192)
+
+
+class Properties(SynchronousTestCase):
+    @given(st.integers(-10**6, 10**6), sizes, sizes)
+    def test_inRange(self, c: int, src: int, dst: int) -> None:
+        self.assertTrue(0 <= scale(c, src, dst) <= dst - 1)
+
+    @given(st.data(), sizes, sizes)
+    def test_roundTripWithinOnePixel(self, data: st.DataObject, native: int, declared: int) -> None:
+        # Models declare a size no larger than the screen.
+        native, declared = max(native, declared), min(native, declared)
+        c = data.draw(st.integers(0, declared - 1))
+        back = scale(scale(c, declared, native), native, declared)
+        self.assertLessEqual(abs(back - c), 1)
+
+    @given(sizes, sizes)
+    def test_recommendedFits(self, w: int, h: int) -> None:
+        rw, rh = recommendedSize(w, h)
+        self.assertLessEqual(max(rw, rh), 1568)
+        self.assertLessEqual(rw * rh, 1_150_000)
+        self.assertLessEqual(rw, w)
+        self.assertLessEqual(rh, h)
