@@ -114,6 +114,7 @@ class _XWorker:
         self.reactor = reactor
         self.pool = ThreadPool(1, 1, name=name)
         self.session: xserver.XSession | None = None
+        self.key: object = None
         self.started = False
 
     def start(self) -> None:
@@ -132,12 +133,21 @@ class _XWorker:
             self.session.close()
             self.session = None
 
-    def run(self, displayName: str, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+    def run(
+        self, key: object, displayName: str, f: Callable[..., T], *args: Any
+    ) -> defer.Deferred[T]:
+        """
+        Call C{f(session, *args)} in the worker thread.  KEY names one X
+        server's life: a new key (a restarted Xvnc may reuse the display
+        number) means a new connection.
+        """
+
         def work() -> T:
-            if self.session is not None and self.session.name != displayName:
+            if self.session is not None and self.key is not key:
                 self._close()
             if self.session is None:
                 self.session = xserver.XSession(displayName)
+                self.key = key
             try:
                 return f(self.session, *args)
             except BaseException:
@@ -217,6 +227,10 @@ class X11Desktop:
             if not base or not os.access(base, os.W_OK):
                 base = None
             self._dir = tempfile.mkdtemp(prefix="agentdesktop-", dir=base)
+            if len(self._dir) > 90:
+                # A unix socket path must fit in 108 bytes.
+                os.rmdir(self._dir)
+                self._dir = tempfile.mkdtemp(prefix="agentdesktop-")
             os.chmod(self._dir, 0o700)
         return self._dir
 
@@ -269,10 +283,14 @@ class X11Desktop:
 
         def early(reason: BaseException) -> None:
             if not displayNumber.called:
+                lines = [
+                    line.strip() for line in xvnc.stderrText().splitlines()
+                    if line.strip() not in ("", "(EE)") and "warning" not in line
+                ]
                 displayNumber.errback(
                     DesktopError(
                         "Xvnc exited before its display was ready: "
-                        + (xvnc.stderrText().strip().splitlines() or ["no output"])[-1]
+                        + (" / ".join(lines[-3:]) or "no output")
                     )
                 )
 
@@ -304,7 +322,7 @@ class X11Desktop:
                 raise DesktopError(f"unexpected VNC banner {banner!r}")
             self._input.start()
             self._screen.start()
-            width, height = await self._screen.run(display, xserver.XSession.size)
+            width, height = await self._screen.run(xvnc, display, xserver.XSession.size)
         except BaseException:
             await xvnc.kill()
             raise
@@ -475,7 +493,7 @@ class X11Desktop:
                 return failure
             return Failure(DesktopError(f"X request failed: {failure.getErrorMessage()}"))
 
-        return worker.run(info.display, f, *args).addErrback(wrap)
+        return worker.run(self._xvnc, info.display, f, *args).addErrback(wrap)
 
     def typeText(self, text: str) -> defer.Deferred[None]:
         return self._onX(self._input, xserver.XSession.typeText, text)

@@ -1,0 +1,164 @@
+"""
+The action API on a real Xvnc, checked as the X server sees it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import subprocess
+from typing import Any
+
+from PIL import Image, ImageChops
+from twisted.internet import defer
+from Xlib import X, XK
+
+from tests.realdesktop import DesktopTestCase, sleep
+
+TYPED = "-n \"double\" 'single' `tick` $HOME \\ é ü ß € 日本 🙂 end"
+
+
+def coroutine(f: Any) -> Any:
+    def run(self: Any) -> defer.Deferred[Any]:
+        return defer.Deferred.fromCoroutine(f(self))
+
+    run.__name__ = f.__name__
+    return run
+
+
+class Pointer(DesktopTestCase):
+    @coroutine
+    async def test_clickLandsOnNativePixel(self) -> None:
+        await self.startDesktop()
+        await self.ok(action="left_click", coordinate=[640, 360], scaled_width=1280, scaled_height=720)
+        self.assertEqual(self.x.pointer(), (960, 540))
+        await self.ok(action="mouse_move", coordinate=[853, 402], scaled_width=1280, scaled_height=720)
+        self.assertEqual(self.x.pointer(), (1280, 603))
+        out = await self.ok(action="cursor_position", scaled_width=1366, scaled_height=768)
+        self.assertEqual(out["output"], "x=911,y=429")
+        self.assertEqual(self.pointerMask() & X.Button1Mask, 0)
+
+    @coroutine
+    async def test_dragAndButtons(self) -> None:
+        await self.startDesktop()
+        await self.ok(action="left_click_drag", start_coordinate=[10, 10], coordinate=[300, 200])
+        self.assertEqual(self.x.pointer(), (300, 200))
+        self.assertEqual(self.pointerMask() & X.Button1Mask, 0)
+        await self.ok(action="left_mouse_down")
+        self.assertNotEqual(self.pointerMask() & X.Button1Mask, 0)
+        await self.ok(action="left_mouse_up")
+        self.assertEqual(self.pointerMask() & X.Button1Mask, 0)
+        await self.ok(action="scroll", coordinate=[50, 60], scroll_direction="up", scroll_amount=2,
+                      text="shift")
+        self.assertEqual(self.x.pointer(), (50, 60))
+        self.assertEqual(self.pressedKeycodes(), [])
+
+
+class Keyboard(DesktopTestCase):
+    @coroutine
+    async def test_holdKeyPressesThenReleases(self) -> None:
+        await self.startDesktop()
+        shift = self.x.display.keysym_to_keycode(XK.string_to_keysym("Shift_L"))
+        hold = defer.ensureDeferred(self.ok(action="hold_key", text="shift", duration=1500))
+        await sleep(0.7)
+        self.assertIn(shift, self.pressedKeycodes())
+        await hold
+        self.assertNotIn(shift, self.pressedKeycodes())
+
+    @coroutine
+    async def test_keyDownUpAndUnknownKey(self) -> None:
+        await self.startDesktop()
+        ctrl = self.x.display.keysym_to_keycode(XK.string_to_keysym("Control_L"))
+        await self.ok(action="key_down", text="ctrl")
+        self.assertIn(ctrl, self.pressedKeycodes())
+        await self.ok(action="key_up", text="ctrl")
+        self.assertNotIn(ctrl, self.pressedKeycodes())
+        code, out = await self.action(action="key", text="ctrl+nosuchkey")
+        self.assertEqual((code, out["message"]), (400, 'Unknown key name: "nosuchkey".'))
+
+    @coroutine
+    async def test_typingIsExact20Times(self) -> None:
+        """
+        Mixed ASCII and Unicode text typed into a real xterm 20 times in a
+        row arrives byte for byte every time.
+        """
+        await self.startDesktop()
+        path = os.path.abspath(self.mktemp())
+        term = subprocess.Popen(
+            ["xterm", "-u8", "-geometry", "120x20+0+0", "-e", "sh", "-c", f"cat > '{path}'"],
+            env=self.env(), start_new_session=True,
+        )
+        self.addCleanup(lambda: term.poll() is None and os.killpg(term.pid, signal.SIGKILL))
+        await self.waitForWindow("XTerm")
+        await self.ok(action="left_click", coordinate=[100, 100])
+        results = []
+        for i in range(20):
+            before = os.path.getsize(path)
+            await self.ok(action="type", text=TYPED + "\n")
+            expected = before + len((TYPED + "\n").encode())
+            for _ in range(50):
+                if os.path.getsize(path) >= expected:
+                    break
+                await sleep(0.05)
+            with open(path, "rb") as f:
+                f.seek(before)
+                results.append(f.read())
+        self.assertEqual(results, [(TYPED + "\n").encode()] * 20)
+
+
+class Screen(DesktopTestCase):
+    windowManager = None
+
+    @coroutine
+    async def test_screenshotSizeAndContent(self) -> None:
+        await self.startDesktop()
+        first = await self.ok(action="screenshot", scaled_width=1280, scaled_height=720)
+        self.assertEqual((first["screenshot_width"], first["screenshot_height"]), (1280, 720))
+        before = Image.open(io.BytesIO(base64.b64decode(first["screenshot_data"])))
+        self.assertEqual((before.format, before.size), ("PNG", (1280, 720)))
+        window = subprocess.Popen(
+            ["xterm", "-bg", "red", "-geometry", "80x24+600+300"], env=self.env(),
+            start_new_session=True,
+        )
+        self.addCleanup(lambda: window.poll() is None and os.killpg(window.pid, signal.SIGKILL))
+        changed = None
+        for _ in range(50):
+            await sleep(0.1)
+            out = await self.ok(action="screenshot", scaled_width=1280, scaled_height=720)
+            after = Image.open(io.BytesIO(base64.b64decode(out["screenshot_data"]))).convert("RGB")
+            changed = ImageChops.difference(before.convert("RGB"), after).getbbox()
+            if changed:
+                break
+        self.assertIsNotNone(changed)
+        # The window's top-left corner at native (600, 300) is at declared (400, 200).
+        assert changed is not None
+        self.assertLessEqual(abs(changed[0] - 400), 2)
+        self.assertLessEqual(abs(changed[1] - 200), 2)
+        self.assertEqual(after.getpixel((changed[0] + 20, changed[1] + 40)), (255, 0, 0))
+
+        jpeg = await self.ok(action="screenshot", format="jpeg", quality=70)
+        self.assertEqual(jpeg["screenshot_format"], "jpeg")
+        self.assertEqual(Image.open(io.BytesIO(base64.b64decode(jpeg["screenshot_data"]))).size,
+                         (1920, 1080))
+        zoom = await self.ok(action="zoom", region=[600, 300, 700, 350])
+        img = Image.open(io.BytesIO(base64.b64decode(zoom["screenshot_data"])))
+        self.assertEqual(img.size, (1920, 960))
+
+
+class Restart(DesktopTestCase):
+    windowManager = None
+
+    @coroutine
+    async def test_freshDesktopAfterXvncDies(self) -> None:
+        await self.startDesktop()
+        old = self.desktop._xvnc
+        assert old is not None
+        await old.kill()
+        self.assertFalse(self.desktop.running)
+        out = await self.ok(action="cursor_position")
+        self.assertTrue(out["output"].startswith("x="))
+        self.assertTrue(self.desktop.running)
+        assert self.desktop._xvnc is not None
+        self.assertNotEqual(self.desktop._xvnc.pid, old.pid)

@@ -1,0 +1,118 @@
+"""
+The service as operators run it: C{twistd agentdesktop} in a subprocess,
+called over HTTP, stopped with SIGTERM, leaving no child behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+from twisted.trial.unittest import SynchronousTestCase
+
+from agentdesktop import tap
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Plugin(SynchronousTestCase):
+    def test_found(self) -> None:
+        names = [p.tapname for p in getPlugins(IServiceMaker)]
+        self.assertIn("agentdesktop", names)
+
+    def test_badOptionsRefused(self) -> None:
+        from twisted.python.usage import UsageError
+
+        for argv in (["--geometry", "12x"], ["--depth", "7"], ["--recording-fps", "0"],
+                     ["--auth-token-file", "/nonexistent/token"]):
+            with self.assertRaises(UsageError, msg=argv):
+                tap.Options().parseOptions(argv)
+
+    def test_defaults(self) -> None:
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
+        self.assertEqual(options["geometry"], (1920, 1080))
+        self.assertEqual(options["window-manager"], ["openbox"])
+
+
+class Twistd(SynchronousTestCase):
+    def test_serveThenSigtermLeavesNoChild(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        runtime = os.path.abspath(self.mktemp())
+        os.makedirs(runtime)
+        log = open(os.path.abspath(self.mktemp()), "w+")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "--nodaemon", "--pidfile=", "agentdesktop",
+             "--listen", f"tcp:{port}:interface=127.0.0.1", "--runtime-dir", runtime,
+             "--geometry", "1280x800"],
+            stdout=log, stderr=subprocess.STDOUT,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            start_new_session=True,
+        )
+        self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
+        base = f"http://127.0.0.1:{port}/api/v0/desktop/"
+        info = None
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(base + "info", timeout=5) as r:
+                    info = json.load(r)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert info is not None, open(log.name).read()
+        self.assertEqual((info["width"], info["height"]), (1280, 800))
+        request = urllib.request.Request(
+            base + "action", data=json.dumps({"action": "left_click", "coordinate": [5, 5]}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            self.assertEqual(json.load(r)["output"], "left_click action performed")
+        children = descendants(proc.pid)
+        self.assertGreaterEqual(len(children), 2)  # Xvnc and openbox
+        proc.send_signal(signal.SIGTERM)
+        # twistd re-raises the signal it stopped on, so its status is -TERM.
+        self.assertIn(proc.wait(timeout=30), (0, -signal.SIGTERM), open(log.name).read())
+        self.assertEqual([pid for pid in children if alive(pid)], [])
+        self.assertEqual(os.listdir(runtime), [])
+        text = open(log.name).read()
+        self.assertIn("every child process has exited", text)
+        socketPath = text.split("VNC on ", 1)[1].split()[0]
+        self.assertFalse(os.path.exists(os.path.dirname(socketPath)))
