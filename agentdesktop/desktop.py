@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -218,6 +219,7 @@ class X11Desktop:
             if self._wm is not None:
                 log.info("Window manager exited; starting it again")
             self._startWM()
+            await self._waitForWM()
         assert self.info is not None
         return self.info
 
@@ -344,8 +346,6 @@ class X11Desktop:
                 return await proto.done
             except Exception as e:
                 last = e
-                from twisted.internet.task import deferLater
-
                 await deferLater(self.reactor, 0.05, lambda: None)
         raise DesktopError(f"VNC socket did not answer: {last}")
 
@@ -378,6 +378,23 @@ class X11Desktop:
         assert self.config.windowManager
         holder: list[Child] = []
         self._wm = self._spawn("window manager", self.config.windowManager, holder)
+
+    async def _waitForWM(self) -> None:
+        """
+        Wait (briefly) until the window manager has announced itself, so the
+        first windows are managed and focusable; a WM that never announces
+        itself is used anyway.
+        """
+        assert self.info is not None
+        for _ in range(100):
+            if self._wm is None or self._wm.exited:
+                return
+            if await self._screen.run(
+                self._xvnc, self.info.display, xserver.XSession.hasWindowManager
+            ):
+                return
+            await deferLater(self.reactor, 0.05, lambda: None)
+        log.warn("The window manager did not announce itself within 5 s")
 
     def _xvncEnded(self, reason: BaseException, xvnc: Child) -> None:
         if self._stopping or xvnc is not self._xvnc:

@@ -55,6 +55,13 @@ class XSession:
         geometry = self.root.get_geometry()
         return geometry.width, geometry.height
 
+    def hasWindowManager(self) -> bool:
+        """Whether an EWMH window manager has announced itself on the root."""
+        atom = self.display.intern_atom("_NET_SUPPORTING_WM_CHECK", only_if_exists=True)
+        if not atom:
+            return False
+        return self.root.get_full_property(atom, X.AnyPropertyType) is not None
+
     def pointer(self) -> tuple[int, int]:
         reply = self.root.query_pointer()
         return reply.root_x, reply.root_y

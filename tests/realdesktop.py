@@ -74,7 +74,7 @@ class DesktopTestCase(TestCase):
 
         out, err, code = await getProcessOutputAndValue(
             "timeout", ["20", "xdotool", "search", "--sync", "--onlyvisible", "--class", cls,
-                        "windowactivate", "--sync"], env=self.env(),
+                        "windowactivate"], env=self.env(),
         )
         self.assertEqual(code, 0, err)
 

@@ -68,6 +68,29 @@ class Keyboard(DesktopTestCase):
         self.assertNotIn(shift, self.pressedKeycodes())
 
     @coroutine
+    async def test_holdKeyReleasedWhenClientGoesAway(self) -> None:
+        import json
+
+        import treq
+
+        await self.startDesktop()
+        alt = self.x.display.keysym_to_keycode(XK.string_to_keysym("Alt_L"))
+        hold = treq.post(self.base + "action", json.dumps(
+            {"action": "hold_key", "text": "alt", "duration": 30000}).encode(), pool=self.pool)
+        await sleep(0.7)
+        self.assertIn(alt, self.pressedKeycodes())
+        hold.cancel()
+        hold.addErrback(lambda f: None)
+        for _ in range(50):
+            await sleep(0.05)
+            if alt not in self.pressedKeycodes():
+                break
+        self.assertNotIn(alt, self.pressedKeycodes())
+        # The input queue is free again.
+        await self.ok(action="mouse_move", coordinate=[3, 4])
+        self.assertEqual(self.x.pointer(), (3, 4))
+
+    @coroutine
     async def test_keyDownUpAndUnknownKey(self) -> None:
         await self.startDesktop()
         ctrl = self.x.display.keysym_to_keycode(XK.string_to_keysym("Control_L"))
