@@ -13,6 +13,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from agentdesktop import geometry
 from agentdesktop.errors import APIError, DesktopError, badRequest
@@ -76,15 +77,17 @@ class ActionRunner:
         d: defer.Deferred[None] = defer.Deferred()
         call = self.clock.callLater(ms / 1000.0, d.callback, None)
 
-        def stop(_: Any) -> None:
+        def finished(result: Any) -> None:
             if call.active():
                 call.cancel()
+            self._sleeps.discard(d)
+            if isinstance(result, Failure):
+                result.trap(defer.CancelledError)
 
-        d.addErrback(lambda f: f.trap(defer.CancelledError))
-        d.addBoth(lambda r: (stop(r), self._sleeps.discard(d), r)[2])
+        d.addBoth(finished)
         self._sleeps.add(d)
         if cancelled is not None:
-            cancelled.addErrback(lambda _: d.called or d.cancel())
+            cancelled.addErrback(lambda _: None if d.called else d.cancel())
         await d
 
     async def _input(

@@ -298,7 +298,7 @@ class X11Desktop:
 
         xvnc.whenEnded().addCallback(early)
         timer = self.reactor.callLater(
-            cfg.startTimeout, lambda: displayNumber.called or displayNumber.cancel()
+            cfg.startTimeout, lambda: None if displayNumber.called else displayNumber.cancel()
         )
         try:
             number = await displayNumber

@@ -123,7 +123,7 @@ def runTool(
 
 
 class _ChildProtocol(protocol.ProcessProtocol):
-    def __init__(self, child: "Child") -> None:
+    def __init__(self, child: Child) -> None:
         self.child = child
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
@@ -151,7 +151,7 @@ class Child:
         name: str,
         argv: Sequence[str],
         env: Mapping[str, str],
-        childFDs: Mapping[int, object] | None = None,
+        childFDs: Mapping[int, int | str] | None = None,
         path: str | None = None,
     ) -> None:
         self.name = name
@@ -162,7 +162,9 @@ class Child:
         self._waiters: list[defer.Deferred[BaseException]] = []
         self._kill: Any = None
         self.onData: Any = None
-        fds = dict(childFDs) if childFDs is not None else {0: "w", 1: "r", 2: "r"}
+        fds: dict[int, int | str] = (
+            dict(childFDs) if childFDs is not None else {0: "w", 1: "r", 2: "r"}
+        )
         self.process = reactor.spawnProcess(
             _ChildProtocol(self), DETACH[0], list(DETACH) + list(argv),
             env=dict(env), childFDs=fds, path=path,

@@ -158,4 +158,4 @@ def decodeRecordingId(body: bytes) -> str:
         ) from None
 
 
-__all__ = ["ActionRequest", "APIError", "decodeAction", "decodeRecordingId", "MAX_BODY_BYTES"]
+__all__ = ["MAX_BODY_BYTES", "APIError", "ActionRequest", "decodeAction", "decodeRecordingId"]

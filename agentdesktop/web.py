@@ -225,8 +225,8 @@ def _bearer(request: server.Request) -> str | None:
     header = request.getHeader(b"authorization")
     if header and header[:7].lower() == b"bearer ":
         return header[7:].strip().decode("utf-8", "replace")
-    args = request.args or {}
-    if b"token" in args and args[b"token"]:
+    args: dict[bytes, list[bytes]] = request.args or {}
+    if args.get(b"token"):
         return unquote(args[b"token"][0].decode("utf-8", "replace"))
     cookie = request.getCookie(TOKEN_COOKIE.encode())
     if cookie:
@@ -315,7 +315,7 @@ class Site(server.Site):
 
     noisy = False
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: Any) -> None:
         pass
 
 
@@ -326,4 +326,4 @@ def makeSite(root: resource.Resource) -> server.Site:
     return site
 
 
-__all__ = ["State", "makeRoot", "makeSite", "Failure"]
+__all__ = ["Failure", "State", "makeRoot", "makeSite"]

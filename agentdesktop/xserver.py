@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
-from Xlib import X, display as xdisplay, error as xerror
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib import error as xerror
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
@@ -187,7 +189,7 @@ def resize(
         )
     )
     out = Image.new("RGB", size)
-    for (top, _), part in zip(boxes, parts):
+    for (top, _), part in zip(boxes, parts, strict=True):
         out.paste(part, (0, top))
     return out
 

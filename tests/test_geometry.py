@@ -1,8 +1,14 @@
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop.geometry import (
-    declaredSize, fitInside, recommendedSize, scale, toDeclared, toNative,
+    declaredSize,
+    fitInside,
+    recommendedSize,
+    scale,
+    toDeclared,
+    toNative,
 )
 
 N = (1920, 1080)

@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageChops
 from twisted.internet import defer
-from Xlib import X, XK
+from Xlib import XK, X
 
 from tests.realdesktop import DesktopTestCase, sleep
 
@@ -117,7 +117,7 @@ class Keyboard(DesktopTestCase):
         await self.waitForWindow("XTerm")
         await self.ok(action="left_click", coordinate=[100, 100])
         results = []
-        for i in range(20):
+        for _ in range(20):
             before = os.path.getsize(path)
             await self.ok(action="type", text=TYPED + "\n")
             expected = before + len((TYPED + "\n").encode())
