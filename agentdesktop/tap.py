@@ -13,6 +13,8 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from agentdesktop.desktop import DesktopConfig, X11Desktop
+from agentdesktop.recording import Recorder, RecorderConfig
+from agentdesktop.recordingweb import recordingChildren
 from agentdesktop.service import DesktopService, makeState
 from agentdesktop.web import makeRoot, makeSite
 
@@ -140,13 +142,34 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
     )
 
 
+def makeRecorder(options: Options, reactor: Any, desktop: X11Desktop) -> Recorder:
+    return Recorder(
+        reactor,
+        reactor,
+        desktop,
+        RecorderConfig(
+            directory=options["recordings-dir"],
+            runtimeDir=options["runtime-dir"],
+            fps=options["recording-fps"],
+            maxRecordings=options["max-recordings"],
+            idleTimeout=options["recording-idle-timeout"],
+            stopGrace=options["recording-stop-grace"],
+            maxRecordingBytes=options["max-recording-bytes"],
+            maxThumbnailBytes=options["max-thumbnail-bytes"],
+            ffmpeg=options["ffmpeg"],
+            ffprobe=options["ffprobe"],
+        ),
+    )
+
+
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     desktop = makeDesktop(options, reactor)
     state = makeState(desktop, reactor, options["token"])
+    state.recorder = makeRecorder(options, reactor, desktop)
     svc = DesktopService(state)
-    site = makeSite(makeRoot(state))
+    site = makeSite(makeRoot(state, extra=recordingChildren(state)))
     for endpoint in options["listen"]:
         strports.service(endpoint, site).setServiceParent(svc)
     return svc
