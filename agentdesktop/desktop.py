@@ -258,6 +258,9 @@ class X11Desktop:
             "-SecurityTypes", "None",
             "-AlwaysShared",
             "-AcceptSetDesktopSize=0",
+            # Viewers all come from one "host" (the unix socket); Xvnc's
+            # blacklist would refuse the fifth one connecting at once.
+            "-UseBlacklist=0",
             "-geometry", f"{cfg.width}x{cfg.height}",
             "-depth", str(cfg.depth),
             "-nolisten", "tcp",

@@ -16,6 +16,7 @@ from agentdesktop.desktop import DesktopConfig, X11Desktop
 from agentdesktop.recording import Recorder, RecorderConfig
 from agentdesktop.recordingweb import recordingChildren
 from agentdesktop.service import DesktopService, makeState
+from agentdesktop.vnc import vncChildren, vncListenService
 from agentdesktop.web import makeRoot, makeSite
 
 DEFAULT_LISTEN = "tcp:8790:interface=127.0.0.1"
@@ -169,7 +170,11 @@ def makeService(options: Options) -> IService:
     state = makeState(desktop, reactor, options["token"])
     state.recorder = makeRecorder(options, reactor, desktop)
     svc = DesktopService(state)
-    site = makeSite(makeRoot(state, extra=recordingChildren(state)))
+    site = makeSite(
+        makeRoot(state, extra={**recordingChildren(state), **vncChildren(state, reactor)})
+    )
     for endpoint in options["listen"]:
         strports.service(endpoint, site).setServiceParent(svc)
+    if options["vnc-listen"]:
+        vncListenService(options["vnc-listen"], state, reactor).setServiceParent(svc)
     return svc

@@ -15,6 +15,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
+from twisted.web.util import redirectTo
 
 from agentdesktop import __version__, geometry
 from agentdesktop.actions import ActionRunner
@@ -287,6 +288,11 @@ class Tree(resource.Resource):
         return NotFound(self.state)
 
     def render(self, request: server.Request) -> Any:  # type: ignore[override]
+        if b"" in self.children and not request.path.endswith(b"/"):
+            # /api/v0/desktop -> /api/v0/desktop/ (the viewer's relative URLs
+            # need the slash); keep the query, which may carry the token.
+            _, sep, query = request.uri.partition(b"?")
+            return redirectTo(request.path + b"/" + sep + query, request)
         return NotFound(self.state).render(request)
 
 

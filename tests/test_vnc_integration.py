@@ -1,0 +1,452 @@
+"""
+VNC against a real desktop: Xvnc on its own display, the real site on a
+real port, a real RFB client through C{/vnc} and through the raw listener,
+and headless Chromium running the noVNC viewer page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from typing import Any
+
+import treq
+from PIL import Image, ImageChops
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import defer, error, protocol, reactor, task, threads
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+from Xlib import X
+
+from agentdesktop.desktop import DesktopConfig, DesktopInfo, X11Desktop
+from agentdesktop.service import makeState
+from agentdesktop.vnc import SPLICE_BUFFER, VNCResource, vncChildren, vncListenService
+from agentdesktop.web import makeRoot, makeSite
+from agentdesktop.xserver import XSession
+from tests import rfbclient
+
+#: Xvnc needs -UseBlacklist=0 (or a high -BlacklistThreshold) for more than
+#: four viewers connecting at once; AGENTDESKTOP_XVNC may name a wrapper.
+XVNC = os.environ.get("AGENTDESKTOP_XVNC") or "Xvnc"
+CHROMIUM = os.environ.get("AGENTDESKTOP_CHROMIUM") or shutil.which("chromium") or "chromium"
+
+
+def sleep(seconds: float) -> defer.Deferred[None]:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+def paintPattern(display: str) -> None:
+    """Cover the root window with a noisy pattern (blocking; run in a thread)."""
+    x = XSession(display)
+    try:
+        w, h = x.size()
+        gradient = Image.linear_gradient("L")
+        image = Image.merge(
+            "RGB",
+            (
+                gradient.resize((w, h)),
+                gradient.rotate(90).resize((w, h)),
+                Image.effect_noise((w, h), 80).convert("L"),
+            ),
+        )
+        data = image.tobytes("raw", "BGRX")
+        pixmap = x.root.create_pixmap(w, h, x.screen.root_depth)
+        gc = pixmap.create_gc()
+        rows = max(1, (128 * 1024) // (w * 4))
+        for y in range(0, h, rows):
+            n = min(rows, h - y)
+            pixmap.put_image(gc, 0, y, w, n, X.ZPixmap, x.screen.root_depth, 0,
+                             data[y * w * 4 : (y + n) * w * 4])
+        x.root.change_attributes(background_pixmap=pixmap)
+        x.root.clear_area(0, 0, 0, 0)
+        x.display.sync()
+    finally:
+        x.close()
+
+
+def paintSolid(display: str, rgb: int) -> None:
+    x = XSession(display)
+    try:
+        x.root.change_attributes(background_pixel=rgb)
+        x.root.clear_area(0, 0, 0, 0)
+        x.display.sync()
+    finally:
+        x.close()
+
+
+def grab(display: str) -> Image.Image:
+    x = XSession(display)
+    try:
+        return x.grab()
+    finally:
+        x.close()
+
+
+class VNCDesktopTestCase(TestCase):
+    timeout = 120
+    geometry = (640, 480)
+
+    async def startDesktop(self, token: str | None = None) -> DesktopInfo:
+        runtime = self.mktemp()
+        os.makedirs(runtime)
+        self.desktop = X11Desktop(
+            reactor,
+            DesktopConfig(
+                width=self.geometry[0], height=self.geometry[1],
+                windowManager=None, runtimeDir=runtime, xvnc=XVNC,
+            ),
+        )
+        self.addCleanup(self.desktop.stop)
+        self.info = await self.desktop.start()
+        self.state = makeState(self.desktop, reactor, token)
+        self.children = vncChildren(self.state, reactor)
+        port = reactor.listenTCP(
+            0, makeSite(makeRoot(self.state, extra=self.children)), interface="127.0.0.1"
+        )
+        self.addCleanup(port.stopListening)
+        self.port = port.getHost().port
+        self.base = f"http://127.0.0.1:{self.port}/api/v0/desktop/"
+        self.wsURL = f"ws://127.0.0.1:{self.port}/api/v0/desktop/vnc"
+        return self.info
+
+    async def viewer(self, protocols: list[str] | None = None) -> tuple[rfbclient.RFBClient, Any]:
+        client, proto = await rfbclient.connectWebSocket(reactor, self.wsURL, protocols)
+        self.addCleanup(self.closeWebSocket, proto)
+        await client.handshake()
+        return client, proto
+
+    async def closeWebSocket(self, proto: Any) -> None:
+        if proto.transport is not None and proto.state != proto.STATE_CLOSED:
+            proto.transport.abortConnection()
+        await proto.closedWith
+
+    def assertSameImage(self, got: Image.Image, want: Image.Image) -> None:
+        self.assertEqual(got.size, want.size)
+        self.assertIsNone(ImageChops.difference(got.convert("RGB"), want).getbbox())
+
+    async def fullUpdate(self, client: rfbclient.RFBClient) -> Image.Image:
+        client.requestUpdate(incremental=False)
+        rects = await client.readUpdate()
+        covered = sum(w * h for _, _, w, h in rects)
+        self.assertGreaterEqual(covered, client.width * client.height)
+        return client.image()
+
+
+class WebSocketTests(VNCDesktopTestCase):
+    async def test_framebufferEqualsScreen(self) -> None:
+        """
+        An RFB 3.8 handshake through /vnc, then a full Raw update, equals a
+        python-xlib grab of the same screen pixel for pixel.
+        """
+        info = await self.startDesktop()
+        await threads.deferToThread(paintPattern, info.display)
+        client, proto = await self.viewer()
+        self.assertEqual((client.width, client.height), self.geometry)
+        self.assertIsNone(proto.websocket_protocol_in_use)
+        got = await self.fullUpdate(client)
+        want = await threads.deferToThread(grab, info.display)
+        self.assertSameImage(got, want)
+
+    async def test_binarySubprotocol(self) -> None:
+        await self.startDesktop()
+        client, proto = await self.viewer(["binary"])
+        self.assertEqual(proto.websocket_protocol_in_use, "binary")
+
+    async def test_tenViewers(self) -> None:
+        """Ten viewers at once, each with its own RFB connection, all correct."""
+        info = await self.startDesktop()
+        await threads.deferToThread(paintPattern, info.display)
+        want = await threads.deferToThread(grab, info.display)
+
+        async def one() -> Image.Image:
+            client, _ = await self.viewer()
+            return await self.fullUpdate(client)
+
+        images = await defer.gatherResults(
+            [defer.Deferred.fromCoroutine(one()) for _ in range(10)], consumeErrors=True
+        )
+        vncResource = self.children[b"vnc"]
+        assert isinstance(vncResource, VNCResource)
+        self.assertEqual(len(vncResource.sessions), 10)
+        self.assertEqual(len({id(s.rfb) for s in vncResource.sessions}), 10)
+        for image in images:
+            self.assertSameImage(image, want)
+
+    async def test_closingViewerClosesRFB(self) -> None:
+        await self.startDesktop()
+        client, proto = await self.viewer()
+        vncResource = self.children[b"vnc"]
+        assert isinstance(vncResource, VNCResource)
+        (session,) = vncResource.sessions
+        rfb = session.rfb
+        proto.sendClose(code=1000)
+        await proto.closedWith
+        for _ in range(200):
+            if rfb.lost:
+                break
+            await sleep(0.01)
+        self.assertTrue(rfb.lost)
+        self.assertEqual(vncResource.sessions, set())
+
+    async def test_textFrameClosesWithProtocolError(self) -> None:
+        await self.startDesktop()
+        client, proto = await self.viewer()
+        proto.sendMessage(b"hello", isBinary=False)
+        _, code, _ = await proto.closedWith
+        self.assertIn(code, (1002, 1003))
+
+
+class SlowViewerTests(VNCDesktopTestCase):
+    geometry = (1920, 1080)
+
+    async def test_slowViewerBoundedMemory(self) -> None:
+        """
+        A viewer that stops reading makes the splice pause reading from
+        Xvnc; the WebSocket transport's buffer stays under a bound; once the
+        viewer reads again every byte arrives.
+        """
+        info = await self.startDesktop()
+        await threads.deferToThread(paintPattern, info.display)
+        client, proto = await self.viewer()
+        vncResource = self.children[b"vnc"]
+        assert isinstance(vncResource, VNCResource)
+        (session,) = vncResource.sessions
+        wsTransport = session.transport
+        rfbTransport = session.rfb.transport
+        # Keep the kernel from absorbing a whole update for the stalled viewer.
+        proto.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        proto.transport.pauseProducing()
+        client.requestUpdate(incremental=False)  # 1920x1080x4: 8 MB
+        bound = 4 * SPLICE_BUFFER  # about one buffer plus one read in practice
+        largest = 0
+
+        def buffered() -> int:
+            return len(wsTransport.dataBuffer) - wsTransport.offset + wsTransport._tempDataLen
+
+        for _ in range(1000):
+            largest = max(largest, buffered())
+            if wsTransport.producerPaused:
+                break
+            await sleep(0.01)
+        self.assertTrue(wsTransport.producerPaused, "the splice never paused Xvnc")
+        self.assertNotIn(rfbTransport, reactor.getReaders())
+        # The kernel may take a little more as its buffers grow, and the
+        # splice resumes and pauses again; the process's buffer stays small.
+        for _ in range(50):
+            largest = max(largest, buffered())
+            await sleep(0.01)
+        self.assertLess(largest, bound)
+        self.assertLess(client.reader.received, info.width * info.height * 4)
+        proto.transport.resumeProducing()
+        want = await threads.deferToThread(grab, info.display)
+        await client.readUpdate()
+        self.assertSameImage(client.image(), want)
+
+
+class RawListenerTests(VNCDesktopTestCase):
+    async def test_rawListener(self) -> None:
+        info = await self.startDesktop()
+        await threads.deferToThread(paintPattern, info.display)
+        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
+        svc.startService()
+        self.addCleanup(svc.stopService)
+        port = await svc._waitingForPort  # type: ignore[attr-defined]
+        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
+        self.addCleanup(proto.transport.loseConnection)
+        await client.handshake()
+        got = await self.fullUpdate(client)
+        want = await threads.deferToThread(grab, info.display)
+        self.assertSameImage(got, want)
+
+
+class _Chromium(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.ended: defer.Deferred[None] = defer.Deferred()
+        self.stderr = b""
+
+    def errReceived(self, data: bytes) -> None:
+        self.stderr = (self.stderr + data)[-20000:]
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+class _CDP(WebSocketClientProtocol):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: defer.Deferred[None] = defer.Deferred()
+        self.waiting: dict[int, defer.Deferred[Any]] = {}
+        self.nextId = 0
+
+    def onOpen(self) -> None:
+        self.opened.callback(None)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        message = json.loads(payload)
+        d = self.waiting.pop(message.get("id", -1), None)
+        if d is not None:
+            if "error" in message:
+                d.errback(RuntimeError(str(message["error"])))
+            else:
+                d.callback(message.get("result"))
+
+    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(reason))
+        for d in self.waiting.values():
+            d.errback(ConnectionError(reason))
+        self.waiting.clear()
+
+    def call(self, method: str, **params: Any) -> defer.Deferred[Any]:
+        self.nextId += 1
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.waiting[self.nextId] = d
+        self.sendMessage(json.dumps({"id": self.nextId, "method": method, "params": params}).encode())
+        return d
+
+
+CANVAS_PIXEL = """
+(() => {
+  const c = document.querySelector('#screen canvas');
+  if (!c || document.body.dataset.connected !== '1' || !c.width) return null;
+  const d = c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+  return {rgb: [d[0], d[1], d[2]], width: c.width, height: c.height,
+          status: document.getElementById('status').textContent};
+})()
+"""
+
+
+class BrowserTests(VNCDesktopTestCase):
+    async def startChromium(self) -> _CDP:
+        profile = tempfile.mkdtemp(prefix="agentdesktop-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        chromium = _Chromium()
+        argv = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1", "about:blank",
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        process = reactor.spawnProcess(chromium, argv[0], argv, env=env)
+        self.addCleanup(self.stopChromium, process, chromium)
+        portFile = os.path.join(profile, "DevToolsActivePort")
+        for _ in range(300):
+            if os.path.exists(portFile):
+                with open(portFile) as f:
+                    lines = f.read().split("\n")
+                if lines and lines[0].strip().isdigit():
+                    break
+            if chromium.ended.called:
+                break
+            await sleep(0.05)
+        else:
+            self.fail("Chromium did not open DevTools: " + chromium.stderr.decode(errors="replace"))
+        self.assertFalse(chromium.ended.called, chromium.stderr.decode(errors="replace"))
+        devtools = int(lines[0])
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.get(f"http://127.0.0.1:{devtools}/json/list", pool=pool)
+        targets = json.loads(await response.content())
+        page = next(t for t in targets if t.get("type") == "page")
+        factory = WebSocketClientFactory(page["webSocketDebuggerUrl"], reactor=reactor)
+        factory.protocol = _CDP
+        factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
+        cdp = _CDP()
+        cdp.factory = factory
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", devtools), cdp)
+        await cdp.opened
+        self.addCleanup(lambda: cdp.transport and cdp.transport.loseConnection())
+        return cdp
+
+    async def stopChromium(self, process: Any, chromium: _Chromium) -> None:
+        if chromium.ended.called:
+            return
+        try:
+            process.signalProcess("TERM")
+        except error.ProcessExitedAlready:
+            return
+        timer = reactor.callLater(10, lambda: chromium.ended.called or _kill(process))
+        await chromium.ended
+        if timer.active():
+            timer.cancel()
+
+    async def waitFor(self, cdp: _CDP, expression: str, accept: Any) -> Any:
+        seen: Any = None
+        for _ in range(400):
+            result = await cdp.call("Runtime.evaluate", expression=expression, returnByValue=True)
+            seen = result["result"].get("value")
+            if accept(seen):
+                return seen
+            await sleep(0.05)
+        return seen
+
+    async def test_viewerDrawsDesktop(self) -> None:
+        """
+        Headless Chromium opens the viewer page; the noVNC canvas shows the
+        desktop's distinctive colour.  The view-only box switches noVNC's
+        view-only mode.  After the connection drops the page reconnects.
+        """
+        info = await self.startDesktop()
+        colour = (0x12, 0xAB, 0x34)
+        await threads.deferToThread(paintSolid, info.display, 0x12AB34)
+        cdp = await self.startChromium()
+        await cdp.call("Page.navigate", url=self.base)
+        seen = await self.waitFor(cdp, CANVAS_PIXEL, lambda v: v and tuple(v["rgb"]) == colour)
+        self.assertIsNotNone(seen, "the viewer never connected")
+        self.assertEqual(tuple(seen["rgb"]), colour)
+        self.assertEqual((seen["width"], seen["height"]), self.geometry)
+        self.assertEqual(seen["status"], "Connected")
+        vncResource = self.children[b"vnc"]
+        assert isinstance(vncResource, VNCResource)
+        (first,) = vncResource.sessions
+
+        viewOnly = await self.waitFor(
+            cdp, "document.getElementById('viewonly').click(), window.rfb.viewOnly",
+            lambda v: True,
+        )
+        self.assertIs(viewOnly, True)
+
+        first.transport.abortConnection()
+        seen = await self.waitFor(
+            cdp, CANVAS_PIXEL,
+            lambda v: v is not None and len(vncResource.sessions) == 1
+            and first not in vncResource.sessions,
+        )
+        self.assertEqual(len(vncResource.sessions), 1)
+        self.assertNotIn(first, vncResource.sessions)
+        self.assertEqual(seen["status"], "Connected")
+        self.assertIs(
+            (await cdp.call("Runtime.evaluate", expression="window.rfb.viewOnly",
+                            returnByValue=True))["result"]["value"],
+            True,
+        )
+
+    async def test_viewerPassesToken(self) -> None:
+        """
+        With a token configured, ?token= on the page URL is enough: the page,
+        noVNC's modules and /vnc all get in.
+        """
+        info = await self.startDesktop(token="s3cret-token")
+        await threads.deferToThread(paintSolid, info.display, 0x3456CD)
+        cdp = await self.startChromium()
+        await cdp.call("Page.navigate", url=self.base + "?token=s3cret-token")
+        seen = await self.waitFor(
+            cdp, CANVAS_PIXEL, lambda v: v and tuple(v["rgb"]) == (0x34, 0x56, 0xCD)
+        )
+        self.assertIsNotNone(seen, "the viewer never connected")
+        self.assertEqual(tuple(seen["rgb"]), (0x34, 0x56, 0xCD))
+        response = await treq.get(self.base + "vnc", pool=HTTPConnectionPool(reactor, False))
+        await response.content()
+        self.assertEqual(response.code, 401)
+
+
+def _kill(process: Any) -> None:
+    try:
+        process.signalProcess(signal.SIGKILL)
+    except error.ProcessExitedAlready:
+        pass
