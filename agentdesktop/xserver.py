@@ -19,6 +19,7 @@ from Xlib import error as xerror
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
+from agentdesktop.xshm import ShmGrabber
 
 #: A keycode we remapped is not remapped again for this long, so that a
 #: client that has not yet read the key event still decodes it with the
@@ -44,10 +45,14 @@ class XSession:
         if not self.display.has_extension("XTEST"):
             raise RuntimeError(f"display {name} lacks the XTEST extension")
         self._lastUse: dict[int, float] = {}
+        self._shm: ShmGrabber | None | bool = None
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
 
     def close(self) -> None:
+        if isinstance(self._shm, ShmGrabber):
+            self._shm.close()
+            self._shm = None
         try:
             self.display.close()
         except Exception:
@@ -78,6 +83,15 @@ class XSession:
         else:
             x0, y0, x1, y1 = region
         w, h = x1 - x0, y1 - y0
+        if self._shm is None:
+            try:
+                sw, sh = self.size()
+                self._shm = ShmGrabber(self.display, sw * sh * 4)
+            except Exception:
+                # Not on this server (or not to this client): plain GetImage.
+                self._shm = False
+        if isinstance(self._shm, ShmGrabber) and w * h * 4 <= self._shm.size:
+            return self._shm.grab(self.root, x0, y0, w, h)
         raw = self.root.get_image(x0, y0, w, h, X.ZPixmap, 0xFFFFFFFF)
         if raw.depth not in (24, 32) or len(raw.data) < w * h * 4:
             raise RuntimeError(f"unsupported screen format (depth {raw.depth})")

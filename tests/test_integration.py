@@ -170,6 +170,32 @@ class Screen(DesktopTestCase):
         self.assertEqual(img.size, (1920, 960))
 
 
+class SharedMemoryGrab(DesktopTestCase):
+    geometry = (800, 600)
+
+    @coroutine
+    async def test_equalsGetImage(self) -> None:
+        from agentdesktop.xserver import XSession
+        from agentdesktop.xshm import ShmGrabber
+
+        await self.startDesktop()
+        subprocess.run(["xsetroot", "-solid", "#336699"], env=self.env(), check=True)
+        window = subprocess.Popen(["xterm", "-bg", "yellow", "-geometry", "40x10+50+60"],
+                                  env=self.env(), start_new_session=True)
+        self.addCleanup(lambda: window.poll() is None and os.killpg(window.pid, signal.SIGKILL))
+        await self.waitForWindow("XTerm")
+        shm = self.x.grab()
+        self.assertIsInstance(self.x._shm, ShmGrabber)
+        plain = XSession(self.info.display)
+        self.addCleanup(plain.close)
+        plain._shm = False
+        self.assertIsNone(ImageChops.difference(shm, plain.grab()).getbbox())
+        self.assertEqual(shm.getpixel((5, 5)), (0x33, 0x66, 0x99))
+        region = self.x.grab((40, 50, 300, 200))
+        self.assertEqual(region.size, (260, 150))
+        self.assertIsNone(ImageChops.difference(region, shm.crop((40, 50, 300, 200))).getbbox())
+
+
 class Restart(DesktopTestCase):
     windowManager = None
 
