@@ -107,7 +107,7 @@ class ShmGrabber:
             raise RuntimeError(f"unsupported screen depth {reply.depth}")
         buf = (ctypes.c_char * (w * h * 4)).from_address(self.addr)
         # frombuffer with a raw BGRX decoder copies into a new RGB image.
-        image = Image.frombuffer("RGB", (w, h), memoryview(buf), "raw", "BGRX", 0, 1)
+        image = Image.frombuffer("RGB", (w, h), memoryview(buf), "raw", "BGRX", 0, 1)  # type: ignore[arg-type]
         image.load()
         return image.copy() if image.readonly else image
 
