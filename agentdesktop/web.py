@@ -120,7 +120,8 @@ class APIResource(resource.Resource):
         self.state = state
 
     def handlers(self) -> dict[bytes, Handler]:
-        raise NotImplementedError
+        """The handler for each allowed method; subclasses list theirs."""
+        return {}
 
     def render(self, request: server.Request) -> Any:  # type: ignore[override]
         started = time.monotonic()
