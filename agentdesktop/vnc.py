@@ -11,6 +11,7 @@ slow viewer costs a bounded amount of memory.
 from __future__ import annotations
 
 import errno
+import struct
 import os
 from importlib import resources as importlib_resources
 from typing import Any, cast
@@ -51,6 +52,51 @@ CONNECT_DELAY = 0.025
 SPLICE_BUFFER = 256 * 1024
 
 _FINAL = (errno.ENOENT, errno.EACCES, errno.ENOTSOCK, errno.ENOTDIR)
+
+
+def directWrite(transport: Any, parts: list[bytes]) -> None:
+    """
+    Write PARTS to TRANSPORT, in order.  When the transport's own buffer is
+    empty, send them straight to its socket with one sendmsg (no joining
+    copies in Python), and hand only what the kernel did not take to
+    C{transport.write}, which then applies the usual flow control.  Any
+    other transport (TLS, in-memory) just gets C{write}.
+    """
+    sock = getattr(transport, "socket", None)
+    if (
+        sock is None
+        or getattr(transport, "disconnecting", True)
+        or getattr(transport, "_tempDataBuffer", True)
+        or len(getattr(transport, "dataBuffer", b"x")) - getattr(transport, "offset", 0) > 0
+        or getattr(transport, "producerPaused", False)
+    ):
+        for part in parts:
+            transport.write(part)
+        return
+    try:
+        sent = sock.sendmsg(parts)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        # Let the transport meet (and report) the error its own way.
+        for part in parts:
+            transport.write(part)
+        return
+    for part in parts:
+        if sent >= len(part):
+            sent -= len(part)
+            continue
+        transport.write(part[sent:] if sent else part)
+        sent = 0
+
+
+def _frameHeader(length: int) -> bytes:
+    """An unmasked, final, binary WebSocket frame header for LENGTH bytes."""
+    if length <= 125:
+        return bytes((0x82, length))
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", 0x82, 126, length)
+    return struct.pack("!BBQ", 0x82, 127, length)
 
 
 class RFBConnection(protocol.Protocol):
@@ -191,10 +237,19 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         if self.sessions is not None:
             self.sessions.add(self)
         assert self.transport is not None
+        # RFB is request/response: do not let Nagle hold an update's tail.
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
         rfb.attach(self.transport, self._fromRFB, self._rfbLost)
 
     def _fromRFB(self, data: bytes) -> None:
-        self.sendMessage(data, isBinary=True)
+        if self.state == self.STATE_OPEN and self.send_state == self.SEND_STATE_GROUND:
+            # What sendMessage would send (server frames are unmasked and we
+            # never compress), without joining header and payload.
+            directWrite(self.transport, [_frameHeader(len(data)), data])
+        else:
+            self.sendMessage(data, isBinary=True)
 
     def _rfbLost(self) -> None:
         if self.state == self.STATE_OPEN:
@@ -411,7 +466,10 @@ class _RawViewer(protocol.Protocol):
             return
         self.rfb = rfb
         assert self.transport is not None
-        rfb.attach(self.transport, self.transport.write, self.transport.loseConnection)
+        transport = self.transport
+        rfb.attach(
+            transport, lambda data: directWrite(transport, [data]), transport.loseConnection
+        )
         self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def dataReceived(self, data: bytes) -> None:
