@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from twisted.internet import defer, protocol, reactor, stdio, task, threads  # noqa: E402
 
+from benchmarks import rfbblocking  # noqa: E402
 from tests import rfbclient  # noqa: E402
 
 
@@ -177,21 +178,29 @@ async def main(args: argparse.Namespace) -> None:
         where = json.loads(await server.line)
         results: dict[str, tuple[float, float]] = {}
 
-        client, _ = await rfbclient.connectUNIX(reactor, where["rfb"])
-        results["direct unix RFB socket"] = await measure(client, args.seconds)
+        def unixSocket() -> socket.socket:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(where["rfb"])
+            return sock
 
-        client, _ = await rfbclient.connectWebSocket(
-            reactor, f"ws://127.0.0.1:{where['http']}/api/v0/desktop/vnc")
-        results["agentdesktop /vnc (WebSocket)"] = await measure(client, args.seconds)
+        def tcp(port: int) -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
 
-        client, _ = await rfbclient.connectTCP(reactor, "127.0.0.1", where["raw"])
-        results["agentdesktop raw listener"] = await measure(client, args.seconds)
+        def run(make: Any) -> defer.Deferred[tuple[float, float]]:
+            return threads.deferToThread(lambda: rfbblocking.measure(make(), args.seconds))
+
+        results["direct unix RFB socket"] = await run(lambda: rfbblocking.Plain(unixSocket()))
+        results["agentdesktop /vnc (WebSocket)"] = await run(
+            lambda: rfbblocking.WebSocket(tcp(where["http"]), "/api/v0/desktop/vnc"))
+        results["agentdesktop raw listener"] = await run(
+            lambda: rfbblocking.Plain(tcp(where["raw"])))
 
         wsProcess, wsChild, wsPort = await startWebsockify(where["rfb"])
         try:
-            client, _ = await rfbclient.connectWebSocket(
-                reactor, f"ws://127.0.0.1:{wsPort}/", ["binary"])
-            results["websockify"] = await measure(client, args.seconds)
+            results["websockify"] = await run(
+                lambda: rfbblocking.WebSocket(tcp(wsPort), "/", "binary"))
         finally:
             await stop(wsProcess, wsChild)
     finally:
