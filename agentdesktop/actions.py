@@ -25,7 +25,7 @@ log = Logger()
 
 MAX_DURATION_MS = 60_000
 MAX_SCROLL_AMOUNT = 1000
-MAX_REPEAT_TEXT = 100_000
+MAX_IMAGE_SIDE = 8192
 
 _CLICKS = {
     "left_click": (1, 1, "Left click failed."),
@@ -278,6 +278,11 @@ class ActionRunner:
         quality: int | None,
         output: str,
     ) -> dict[str, Any]:
+        if max(size) > MAX_IMAGE_SIDE:
+            raise badRequest(
+                f"Invalid image size: {size[0]}x{size[1]}",
+                f"scaled_width and scaled_height are at most {MAX_IMAGE_SIDE} for images.",
+            )
         try:
             data = await self.desktop.screenshot(region, size, fmt, quality)
         except DesktopError as e:

@@ -30,6 +30,9 @@ def scale(c: int, src: int, dst: int) -> int:
         return 0
     if src <= 0 or src == dst:
         return min(max(c, 0), dst - 1)
+    # Outside [0, src) the result is clamped anyway; clamping first keeps
+    # arbitrarily large JSON integers out of float arithmetic.
+    c = min(max(c, -1), src)
     v = ((c + 0.5) * dst) / src - 0.5
     v = min(max(v, 0.0), float(dst - 1))
     return _roundHalfAway(v)

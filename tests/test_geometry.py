@@ -71,7 +71,8 @@ sizes = st.integers(min_value=1, max_value=8192)
 
 
 class Properties(SynchronousTestCase):
-    @given(st.integers(-10**6, 10**6), sizes, sizes)
+    @given(st.integers(-10**6, 10**6) | st.integers(min_value=10**300) | st.integers(max_value=-10**300),
+           sizes, sizes)
     def test_inRange(self, c: int, src: int, dst: int) -> None:
         self.assertTrue(0 <= scale(c, src, dst) <= dst - 1)
 

@@ -157,6 +157,21 @@ class Semantics(APITestCase):
                     scaled_height=720, text="shift")
         self.assertEqual(self.desktop.clicks, [(960, 540, 1, 1, ()), (1280, 603, 1, 2, ("Shift_L",))])
 
+    def test_hugeNumbersAreNot500(self) -> None:
+        self.action(action="left_click", coordinate=[10**400, -(10**400)],
+                    scaled_width=1280, scaled_height=720)
+        self.assertEqual(self.desktop.clicks, [(1919, 0, 1, 1, ())])
+        for body in ({"action": "wait", "duration": 10**400},
+                     {"action": "scroll", "coordinate": [1, 1], "scroll_amount": 10**400},
+                     {"action": "screenshot", "quality": 10**400},
+                     {"action": "screenshot", "scaled_width": 10**400, "scaled_height": 10**400}):
+            code, out = self.action(**body)
+            self.assertEqual(code, 400, (body, out))
+
+    def test_hugeZoomRegionIsClamped(self) -> None:
+        out = self.assertAction(200, "zoom", action="zoom", region=[0, 0, 10**400, 10**400])
+        self.assertEqual(base64.b64decode(out["screenshot_data"]), b"png:1920x1080:(0, 0, 1920, 1080)")
+
     def test_scroll(self) -> None:
         self.action(action="scroll", coordinate=[5, 6], scroll_direction="left",
                     scroll_amount=4, key="ctrl+alt")
