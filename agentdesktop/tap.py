@@ -22,6 +22,13 @@ from agentdesktop.web import makeRoot, makeSite
 DEFAULT_LISTEN = "tcp:8790:interface=127.0.0.1"
 
 
+class Size(tuple[int, int]):
+    """A (width, height) pair that prints as WIDTHxHEIGHT (in --help)."""
+
+    def __str__(self) -> str:
+        return f"{self[0]}x{self[1]}"
+
+
 def _geometry(value: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in value.lower().split("x"))
@@ -29,7 +36,7 @@ def _geometry(value: str) -> tuple[int, int]:
         raise ValueError(f"expected WIDTHxHEIGHT like 1920x1080, got {value!r}") from None
     if not (64 <= w <= 8192 and 64 <= h <= 8192):
         raise ValueError(f"each side must be between 64 and 8192, got {value!r}")
-    return w, h
+    return Size((w, h))
 
 
 def _depth(value: str) -> int:
@@ -64,7 +71,7 @@ class Options(usage.Options):
     )
 
     optParameters = [
-        ["geometry", None, (1920, 1080), "Native screen size.", _geometry],
+        ["geometry", None, Size((1920, 1080)), "Native screen size.", _geometry],
         ["depth", None, 24, "Colour depth (16, 24 or 32).", _depth],
         ["window-manager", None, "openbox", "Window manager command, or 'none'."],
         ["vnc-listen", None, None, "Also expose raw RFB on this endpoint, e.g. tcp:5900:interface=127.0.0.1."],
