@@ -10,7 +10,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import struct
 import tempfile
 from collections.abc import Callable, Sequence
@@ -537,10 +536,3 @@ class X11Desktop:
             self._screen, xserver.screenshot, region, size, format, quality, self._resizePool
         )
 
-
-def rfbSocketAnswers(path: str) -> bool:
-    """Blocking check used by tests and tools: does PATH greet like RFB?"""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(5)
-        s.connect(path)
-        return s.recv(12).startswith(RFB_BANNER_PREFIX)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 from Xlib import X
 from Xlib import display as xdisplay
-from Xlib import error as xerror
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
@@ -233,10 +232,3 @@ def screenshot(
     """Grab, resize and encode, all in the calling thread (and POOL)."""
     return encode(resize(session.grab(region), size, pool), fmt, quality)
 
-
-XErrors: Sequence[type[BaseException]] = (
-    xerror.DisplayError,
-    xerror.ConnectionClosedError,
-    xerror.XError,
-    OSError,
-)
