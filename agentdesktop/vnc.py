@@ -5,14 +5,16 @@ optional raw RFB listener, and the noVNC viewer page.
 Every viewer gets its own connection to the desktop's RFB socket.  Bytes
 are spliced unchanged both ways with Twisted's producer/consumer flow
 control: when one side cannot keep up, reading from the other pauses, so a
-slow viewer costs a bounded amount of memory.
+slow viewer costs a bounded amount of memory.  The byte-moving itself (the
+RFB socket's transport and the pump toward the viewer) is in
+L{agentdesktop.splice}.
 """
 
 from __future__ import annotations
 
 import errno
-import struct
 import os
+from collections.abc import Callable
 from importlib import resources as importlib_resources
 from typing import Any, cast
 
@@ -21,8 +23,7 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionRequest
 from twisted.application import strports
 from twisted.application.service import IService
-from twisted.internet import defer, error, protocol
-from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+from twisted.internet import defer, protocol
 from twisted.internet.interfaces import ITransport
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -30,6 +31,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server, static
 
 from agentdesktop.errors import APIError
+from agentdesktop.splice import ViewerPump, connectUnix
 from agentdesktop.web import State, ensureDesktop, writeError
 
 log = Logger()
@@ -47,112 +49,53 @@ PING_TIMEOUT = 20.0
 CONNECT_ATTEMPTS = 40
 CONNECT_DELAY = 0.025
 
-#: Bytes read at once from either side, and the write buffer at which a
-#: side pauses the other.
-SPLICE_BUFFER = 256 * 1024
-
 _FINAL = (errno.ENOENT, errno.EACCES, errno.ENOTSOCK, errno.ENOTDIR)
-
-
-def directWrite(transport: Any, parts: list[bytes]) -> None:
-    """
-    Write PARTS to TRANSPORT, in order.  When the transport's own buffer is
-    empty, send them straight to its socket with one sendmsg (no joining
-    copies in Python), and hand only what the kernel did not take to
-    C{transport.write}, which then applies the usual flow control.  Any
-    other transport (TLS, in-memory) just gets C{write}.
-    """
-    sock = getattr(transport, "socket", None)
-    if (
-        sock is None
-        or getattr(transport, "disconnecting", True)
-        or getattr(transport, "_tempDataBuffer", True)
-        or len(getattr(transport, "dataBuffer", b"x")) - getattr(transport, "offset", 0) > 0
-        or getattr(transport, "producerPaused", False)
-    ):
-        for part in parts:
-            transport.write(part)
-        return
-    try:
-        sent = sock.sendmsg(parts)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
-    except OSError:
-        # Let the transport meet (and report) the error its own way.
-        for part in parts:
-            transport.write(part)
-        return
-    for part in parts:
-        if sent >= len(part):
-            sent -= len(part)
-            continue
-        transport.write(part[sent:] if sent else part)
-        sent = 0
-
-
-def _frameHeader(length: int) -> bytes:
-    """An unmasked, final, binary WebSocket frame header for LENGTH bytes."""
-    if length <= 125:
-        return bytes((0x82, length))
-    if length <= 0xFFFF:
-        return struct.pack("!BBH", 0x82, 126, length)
-    return struct.pack("!BBQ", 0x82, 127, length)
 
 
 class RFBConnection(protocol.Protocol):
     """
-    Our connection to the desktop's RFB socket.  It reads nothing until a
-    viewer is attached; then every byte goes to the viewer through
-    C{sink(data)}, and the two transports are registered as each other's
-    streaming producers.
+    Our connection to the desktop's RFB socket (an L{RFBSocket}).  It reads
+    nothing until a viewer is attached; then every byte goes to the viewer
+    through a L{ViewerPump}, and the viewer's transport, as a streaming
+    producer, is paused while Xvnc is slow to take the viewer's input.
     """
 
     def __init__(self) -> None:
-        self.sink: Any = None
-        self.onLost: Any = None
-        self.pending: list[bytes] = []
+        self.pump: ViewerPump | None = None
+        self.onLost: Callable[[], None] | None = None
         self.lost = False
 
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.pauseProducing()  # type: ignore[attr-defined]
-
     def dataReceived(self, data: bytes) -> None:
-        if self.sink is None:
-            self.pending.append(data)
-        else:
-            self.sink(data)
+        if self.pump is not None:
+            self.pump.send(data)
 
-    def attach(self, viewerTransport: ITransport, sink: Any, onLost: Any) -> None:
+    def attach(
+        self,
+        viewerTransport: ITransport,
+        onLost: Callable[[], None],
+        framed: bool = False,
+        isOpen: Callable[[], bool] = lambda: True,
+    ) -> ViewerPump:
         """
-        Start the splice: our bytes go to SINK, each transport becomes the
-        other's producer, reading resumes.  ONLOST is called once when the
-        RFB connection closes.
+        Start the splice to VIEWERTRANSPORT (in binary WebSocket frames if
+        FRAMED, while ISOPEN() says so).  ONLOST is called once when the RFB
+        connection closes.
         """
         transport: Any = self.transport
         assert transport is not None
-        self.sink = sink
+        viewer: Any = viewerTransport
         self.onLost = onLost
+        self.pump = ViewerPump(viewer, transport, framed, isOpen)
         if self.lost:
             onLost()
-            return
-        # Read and buffer in bigger pieces than Twisted's 64 KiB: an RFB
-        # update is megabytes.  This also sets the write-buffer size at
-        # which each transport pauses the other, so memory stays bounded.
-        viewer: Any = viewerTransport
-        for t in (transport, viewer):
-            if isinstance(getattr(t, "bufferSize", None), int):
-                t.bufferSize = SPLICE_BUFFER
+            return self.pump
         # A twisted.web channel registered itself as producer on the
         # transport it handed over; replace it with ours.
         if getattr(viewer, "producer", None) is not None:
             viewer.unregisterProducer()
-        viewer.registerProducer(transport, True)
         transport.registerProducer(viewer, True)
-        pending, self.pending = self.pending, []
-        for data in pending:
-            sink(data)
-        transport.resumeProducing()
+        self.pump.start()
+        return self.pump
 
     def write(self, data: bytes) -> None:
         if not self.lost and self.transport is not None:
@@ -164,6 +107,8 @@ class RFBConnection(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.lost = True
+        if self.pump is not None:
+            self.pump.stopProducing()
         if self.onLost is not None:
             onLost, self.onLost = self.onLost, None
             onLost()
@@ -172,34 +117,30 @@ class RFBConnection(protocol.Protocol):
 async def connectRFB(reactor: Any, path: str) -> RFBConnection:
     """
     Connect to the RFB socket at PATH, retrying briefly while its backlog
-    is full.
+    is full or it refuses.
 
     @raise APIError: 500 C{Failed to connect to VNC server.}
     """
-    last: BaseException | None = None
+    last: OSError | None = None
     for attempt in range(CONNECT_ATTEMPTS):
         rfb = RFBConnection()
         try:
-            await connectProtocol(UNIXClientEndpoint(reactor, path), rfb)
+            connectUnix(reactor, path, rfb)
             return rfb
-        except error.ConnectError as e:
+        except OSError as e:
             last = e
-            # Twisted reports a unix connect that hit a full backlog
-            # (EAGAIN) as ConnectError(ConnectionDone); retry everything
-            # except a socket that is not there or not ours.
-            if getattr(e, "osError", None) in _FINAL:
+            # A full backlog (EAGAIN) or a refusal while Xvnc restarts is
+            # worth another try; a socket that is not there or not ours is not.
+            if e.errno in _FINAL:
                 break
         await deferLater(reactor, CONNECT_DELAY * min(attempt + 1, 4), lambda: None)
     raise APIError(500, "Failed to connect to VNC server.", _describe(last))
 
 
-def _describe(e: BaseException | None) -> str:
-    osError = getattr(e, "osError", None)
-    if isinstance(osError, Failure):
-        return osError.getErrorMessage()
-    if isinstance(osError, int):
-        return os.strerror(osError)
-    return getattr(e, "string", "") or str(e) or "unknown error"
+def _describe(e: OSError | None) -> str:
+    if e is None:
+        return "unknown error"
+    return e.strerror or str(e)
 
 
 async def startAndConnect(state: State, reactor: Any) -> RFBConnection:
@@ -223,6 +164,7 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     rfb: RFBConnection | None = None
     sessions: set[Any] | None = None
+    pump: ViewerPump | None = None
     _binary = False
 
     def onConnect(self, request: ConnectionRequest) -> str | None:
@@ -241,15 +183,22 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
-        rfb.attach(self.transport, self._fromRFB, self._rfbLost)
+        # Server frames are unmasked and never compressed: the pump frames
+        # RFB bytes itself, one binary message per read, while we are open.
+        self.pump = rfb.attach(
+            self.transport, self._rfbLost, framed=True,
+            isOpen=lambda: self.state == self.STATE_OPEN,
+        )
 
-    def _fromRFB(self, data: bytes) -> None:
-        if self.state == self.STATE_OPEN and self.send_state == self.SEND_STATE_GROUND:
-            # What sendMessage would send (server frames are unmasked and we
-            # never compress), without joining header and payload.
-            directWrite(self.transport, [_frameHeader(len(data)), data])
-        else:
-            self.sendMessage(data, isBinary=True)
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """
+        Every frame autobahn sends (pings, pongs, close) comes through here;
+        the pump must queue behind it.  We never ask for chopped or
+        synchronous writes, which autobahn would send later from a queue.
+        """
+        if self.pump is not None:
+            self.pump.noteWrite()
+        super().sendData(data)
 
     def _rfbLost(self) -> None:
         if self.state == self.STATE_OPEN:
@@ -437,6 +386,8 @@ class VNCResource(resource.Resource):
 
 
 class _RawViewer(protocol.Protocol):
+    factory: RawRFBFactory
+
     def __init__(self, state: State, reactor: Any) -> None:
         self.state = state
         self.reactor = reactor
@@ -467,9 +418,8 @@ class _RawViewer(protocol.Protocol):
         self.rfb = rfb
         assert self.transport is not None
         transport = self.transport
-        rfb.attach(
-            transport, lambda data: directWrite(transport, [data]), transport.loseConnection
-        )
+        self.factory.sessions.add(self)
+        rfb.attach(transport, transport.loseConnection)
         self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def dataReceived(self, data: bytes) -> None:
@@ -478,6 +428,7 @@ class _RawViewer(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.closed = True
+        self.factory.sessions.discard(self)
         if self.rfb is not None:
             self.rfb.close()
 
@@ -490,6 +441,8 @@ class RawRFBFactory(protocol.Factory):
     def __init__(self, state: State, reactor: Any) -> None:
         self.state = state
         self.reactor = reactor
+        #: The viewers spliced to the desktop.
+        self.sessions: set[_RawViewer] = set()
 
     def buildProtocol(self, addr: Any) -> protocol.Protocol:
         if self.state.shuttingDown:

@@ -1,14 +1,19 @@
 """
-The WebSocket ↔ RFB splice and the raw RFB listener, in memory: the viewer
-talks to the real site over L{twisted.test.iosim}; the RFB socket is a
-L{StringTransport} handed to the connection the resource asked the
-L{MemoryReactorClock} for.
+The WebSocket <-> RFB splice and the raw RFB listener, in memory: the viewer
+talks to the real site over L{twisted.test.iosim}; "Xvnc" is a real
+listening unix socket the test accepts from, and the test plays the
+L{MemoryReactorClock}'s part for the service's RFB transport, calling its
+C{doRead} and C{doWrite}.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
+import socket
+import termios
 from typing import Any
 
 from treq.testing import StubTreq
@@ -22,7 +27,7 @@ from twisted.web.resource import getChildForRequest
 from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
-from agentdesktop import vnc
+from agentdesktop import splice, vnc
 from agentdesktop.testing import FakeDesktop
 from agentdesktop.web import State, makeRoot, makeSite
 from tests import rfbclient
@@ -43,6 +48,91 @@ class TrackingTransport(iosim.FakeTransport):
         self.paused = False
 
 
+class FakeXvnc:
+    """A listening unix socket where the desktop's RFB socket would be."""
+
+    def __init__(self, case: SynchronousTestCase) -> None:
+        directory = case.mktemp()
+        os.makedirs(directory)
+        self.path = os.path.join(directory, "rfb")
+        self.accepted: list[socket.socket] = []
+        self.listen()
+        case.addCleanup(self.close)
+
+    def listen(self, backlog: int = 16) -> None:
+        """(Re)start listening at L{path}."""
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
+        self.listener.listen(backlog)
+        self.listener.setblocking(False)
+
+    def stopListening(self) -> None:
+        """Leave the socket file, refusing connections (like a dead Xvnc)."""
+        self.listener.close()
+
+    def accept(self) -> socket.socket:
+        """The service's newest connection (the connect itself never waits)."""
+        conn, _ = self.listener.accept()
+        conn.setblocking(False)
+        self.accepted.append(conn)
+        return conn
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def transports(reactor: MemoryReactorClock) -> list[splice.RFBSocket]:
+    """The service's RFB transports the reactor was told about."""
+    seen = list(reactor.getReaders()) + list(reactor.getWriters())
+    return [t for t in seen if isinstance(t, splice.RFBSocket)]
+
+
+def playRead(transport: splice.RFBSocket) -> None:
+    """What the reactor does when the RFB socket is readable."""
+    why = transport.doRead()
+    if why:
+        transport.connectionLost(Failure(why))
+
+
+def playWrites(transport: splice.RFBSocket, peer: socket.socket | None = None) -> bytes:
+    """
+    What the reactor does while the RFB socket is writable, with PEER (if
+    given) reading as it goes; returns what PEER read.
+    """
+    out = b""
+    for _ in range(10000):
+        if peer is not None:
+            out += received(peer)
+        if transport not in transport.reactor.getWriters():
+            break
+        why = transport.doWrite()
+        if why:
+            transport.connectionLost(Failure(why))
+            break
+    return out + (received(peer) if peer is not None else b"")
+
+
+def unread(sock: socket.socket) -> int:
+    """Bytes waiting in SOCK's receive queue."""
+    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+def received(sock: socket.socket) -> bytes:
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
 class Splice:
     """One viewer connected through the site, with its RFB connection."""
 
@@ -57,22 +147,33 @@ class Splice:
             server, self.serverTransport, self.client, self.clientTransport,
             clock=case.reactor,
         )
-        self.rfbTransport = StringTransport()
-        self.rfbProtocol: Any = None
 
-    def acceptRFB(self, banner: bytes = b"") -> None:
-        """Let the pending connection to the RFB socket succeed."""
-        path, factory, _, _ = self.case.reactor.unixClients.pop()
-        self.case.assertEqual(path, self.case.desktop.info.rfbSocket)
-        self.rfbProtocol = factory.buildProtocol(None)
-        self.rfbProtocol.makeConnection(self.rfbTransport)
-        if banner:
-            self.rfbProtocol.dataReceived(banner)
-        self.pump.flush()
+    def open(self) -> Splice:
+        """Take the connection the service made to "Xvnc" during the upgrade."""
+        self.xvnc = self.case.xvnc.accept()
+        (self.session,) = self.case.children[b"vnc"].sessions  # type: ignore[attr-defined]
+        self.rfbTransport: splice.RFBSocket = self.session.rfb.transport
+        return self
 
     def fromRFB(self, data: bytes) -> None:
-        self.rfbProtocol.dataReceived(data)
+        """Xvnc sends DATA; the service reads until it has all of it."""
+        left = memoryview(data)
+        for _ in range(10000):
+            if left:
+                try:
+                    left = left[self.xvnc.send(left) :]
+                except BlockingIOError:
+                    pass
+            playRead(self.rfbTransport)
+            self.pump.flush()
+            if not left and unread(self.rfbTransport.socket) == 0:
+                return
+        raise AssertionError("the service stopped reading from Xvnc")
+
+    def toRFB(self) -> bytes:
+        """What the service has written to Xvnc so far."""
         self.pump.flush()
+        return playWrites(self.rfbTransport, self.xvnc)
 
     def received(self) -> bytes:
         reader = self.client.reader
@@ -82,7 +183,9 @@ class Splice:
 class VNCTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
+        self.xvnc = FakeXvnc(self)
         self.desktop = FakeDesktop(640, 480)
+        self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
         self.state = State(self.desktop, None)  # type: ignore[arg-type]
         self.children = vnc.vncChildren(self.state, self.reactor)
         self.site = makeSite(makeRoot(self.state, extra=self.children))
@@ -90,26 +193,25 @@ class VNCTestCase(SynchronousTestCase):
         self.site.timeOut = None
 
     def openSplice(self, protocols: list[str] | None = None) -> Splice:
-        splice = Splice(self, protocols)
-        splice.acceptRFB(b"RFB 003.008\n")
-        self.assertTrue(splice.client.opened.called, "the WebSocket did not open")
-        return splice
+        splice_ = Splice(self, protocols).open()
+        self.assertTrue(splice_.client.opened.called, "the WebSocket did not open")
+        splice_.fromRFB(b"RFB 003.008\n")
+        return splice_
 
     def test_bytesBothWays(self) -> None:
         """
-        The banner Xvnc sent before the upgrade, and later bytes, reach the
-        viewer unchanged as binary messages; the viewer's bytes reach Xvnc.
+        The banner Xvnc sent, and later bytes, reach the viewer unchanged as
+        binary messages; the viewer's bytes reach Xvnc.
         """
-        splice = self.openSplice()
-        self.assertEqual(splice.received(), b"RFB 003.008\n")
-        payload = bytes(range(256)) * 1000
-        splice.fromRFB(payload)
-        self.assertEqual(splice.received(), b"RFB 003.008\n" + payload)
-        self.assertFalse(splice.client.textReceived)
-        splice.client.sendMessage(b"RFB 003.008\n", isBinary=True)
-        splice.client.sendMessage(b"\x01\x01", isBinary=True)
-        splice.pump.flush()
-        self.assertEqual(splice.rfbTransport.value(), b"RFB 003.008\n\x01\x01")
+        splice_ = self.openSplice()
+        self.assertEqual(splice_.received(), b"RFB 003.008\n")
+        payload = bytes(range(256)) * 4000
+        splice_.fromRFB(payload)
+        self.assertEqual(splice_.received(), b"RFB 003.008\n" + payload)
+        self.assertFalse(splice_.client.textReceived)
+        splice_.client.sendMessage(b"RFB 003.008\n", isBinary=True)
+        splice_.client.sendMessage(b"\x01\x01", isBinary=True)
+        self.assertEqual(splice_.toRFB(), b"RFB 003.008\n\x01\x01")
 
     def test_subprotocolBinaryWhenOffered(self) -> None:
         self.assertEqual(self.openSplice(["binary"]).client.websocket_protocol_in_use, "binary")
@@ -127,100 +229,105 @@ class VNCTestCase(SynchronousTestCase):
 
     def test_producersRegisteredBothWays(self) -> None:
         """
-        The RFB transport is paused until the WebSocket is open; then each
-        transport is the other's streaming producer, replacing the HTTP
-        channel that twisted.web had registered.
+        The WebSocket transport pulls from the pump (which pauses and
+        resumes reading from Xvnc), replacing the HTTP channel that
+        twisted.web had registered; the WebSocket transport is the RFB
+        transport's streaming producer.
         """
-        splice = Splice(self)
-        path, factory, _, _ = self.reactor.unixClients.pop()
-        splice.rfbProtocol = factory.buildProtocol(None)
-        splice.rfbProtocol.makeConnection(splice.rfbTransport)
-        # Still in the reactor turn that connected: nothing attached yet
-        # would have been paused already.
-        splice.pump.flush()
-        self.assertIs(splice.serverTransport.producer, splice.rfbTransport)
-        self.assertTrue(splice.serverTransport.streamingProducer)
-        self.assertIs(splice.rfbTransport.producer, splice.serverTransport)
-        self.assertTrue(splice.rfbTransport.streaming)
-        self.assertEqual(splice.rfbTransport.producerState, "producing")
+        splice_ = self.openSplice()
+        self.assertIsInstance(splice_.serverTransport.producer, splice.ViewerPump)
+        self.assertFalse(splice_.serverTransport.streamingProducer)
+        self.assertIs(splice_.serverTransport.producer.source, splice_.rfbTransport)
+        self.assertIs(splice_.rfbTransport.producer, splice_.serverTransport)
+        self.assertTrue(splice_.rfbTransport.streamingProducer)
 
-    def test_rfbPausedUntilAttached(self) -> None:
+    def test_rfbReadsNothingUntilOpen(self) -> None:
         """
-        The RFB connection reads nothing until a viewer is attached; what
-        arrived anyway is kept and delivered first, in order.
+        The RFB connection is made before the upgrade is accepted, and read
+        only once the WebSocket is open; what Xvnc sent before is delivered
+        first, in order.
         """
-        rfb = vnc.RFBConnection()
-        transport = StringTransport()
-        rfb.makeConnection(transport)
-        self.assertEqual(transport.producerState, "paused")
-        rfb.dataReceived(b"RFB ")
-        viewer = StringTransport()
-        rfb.attach(viewer, viewer.write, viewer.loseConnection)
-        rfb.dataReceived(b"003.008\n")
-        self.assertEqual(viewer.value(), b"RFB 003.008\n")
-        self.assertEqual(transport.producerState, "producing")
+        channel = self.site.buildProtocol(PEER)
+        channel.makeConnection(StringTransport())
+        channel.dataReceived(b"GET /api/v0/desktop/vnc HTTP/1.1\r\nHost: x\r\n")
+        self.assertEqual(transports(self.reactor), [])
+        splice_ = Splice(self).open()
+        self.assertEqual(transports(self.reactor), [splice_.rfbTransport])
+        splice_.xvnc.sendall(b"RFB ")
+        splice_.fromRFB(b"003.008\n")
+        self.assertEqual(splice_.received(), b"RFB 003.008\n")
 
-    def test_pausePropagates(self) -> None:
+    def test_slowViewerPausesRFB(self) -> None:
         """
-        A full WebSocket transport pauses reading from Xvnc and the other
-        way round; resuming resumes.
+        While the viewer's transport holds bytes, reading from Xvnc stops;
+        when it has sent them, reading resumes.
         """
-        splice = self.openSplice()
-        splice.serverTransport.producer.pauseProducing()
-        self.assertEqual(splice.rfbTransport.producerState, "paused")
-        splice.serverTransport.producer.resumeProducing()
-        self.assertEqual(splice.rfbTransport.producerState, "producing")
-        splice.rfbTransport.producer.pauseProducing()
-        self.assertTrue(splice.serverTransport.paused)
-        splice.rfbTransport.producer.resumeProducing()
-        self.assertFalse(splice.serverTransport.paused)
+        splice_ = self.openSplice()
+        splice_.xvnc.sendall(b"x" * 1000)
+        playRead(splice_.rfbTransport)
+        self.assertTrue(splice_.rfbTransport.paused)
+        self.assertNotIn(splice_.rfbTransport, self.reactor.getReaders())
+        splice_.pump.flush()
+        self.assertFalse(splice_.rfbTransport.paused)
+        self.assertIn(splice_.rfbTransport, self.reactor.getReaders())
+
+    def test_slowXvncPausesViewer(self) -> None:
+        """A full RFB write buffer pauses reading from the viewer, and resumes."""
+        splice_ = self.openSplice()
+        splice_.rfbTransport.write(b"k" * (splice.RFBSocket.bufferSize + 1))
+        self.assertTrue(splice_.serverTransport.paused)
+        self.assertEqual(len(splice_.toRFB()), splice.RFBSocket.bufferSize + 1)
+        self.assertFalse(splice_.serverTransport.paused)
 
     def test_rfbCloseClosesWebSocket(self) -> None:
-        splice = self.openSplice()
-        splice.rfbProtocol.connectionLost(Failure(error.ConnectionDone()))
-        splice.pump.flush()
-        self.assertTrue(splice.client.closedWith.called)
-        wasClean, code, _ = self.successResultOf(splice.client.closedWith)
+        splice_ = self.openSplice()
+        splice_.xvnc.close()
+        playRead(splice_.rfbTransport)
+        splice_.pump.flush()
+        self.assertTrue(splice_.client.closedWith.called)
+        wasClean, code, _ = self.successResultOf(splice_.client.closedWith)
         self.assertEqual(code, 1000)
 
     def test_viewerCloseClosesRFB(self) -> None:
-        splice = self.openSplice()
-        splice.client.sendClose(code=1000)
-        splice.pump.flush()
-        self.assertTrue(splice.rfbTransport.disconnecting)
+        splice_ = self.openSplice()
+        splice_.client.sendClose(code=1000)
+        splice_.pump.flush()
+        self.assertTrue(splice_.rfbTransport.disconnecting)
+        playWrites(splice_.rfbTransport)
+        self.assertEqual(splice_.xvnc.recv(10), b"")
 
     def test_viewerDropClosesRFB(self) -> None:
-        splice = self.openSplice()
-        splice.clientTransport.loseConnection()
-        splice.pump.flush()
-        self.assertTrue(splice.rfbTransport.disconnecting)
+        splice_ = self.openSplice()
+        splice_.clientTransport.loseConnection()
+        splice_.pump.flush()
+        self.assertTrue(splice_.rfbTransport.disconnecting)
 
     def test_textFrameRejected(self) -> None:
         """A text frame fails the connection with 1003 and reaches nobody."""
-        splice = self.openSplice()
-        splice.client.sendMessage(b"RFB 003.008\n", isBinary=False)
-        splice.pump.flush()
-        _, code, _ = self.successResultOf(splice.client.closedWith)
+        splice_ = self.openSplice()
+        splice_.client.sendMessage(b"RFB 003.008\n", isBinary=False)
+        splice_.pump.flush()
+        _, code, _ = self.successResultOf(splice_.client.closedWith)
         self.assertEqual(code, 1003)
-        self.assertEqual(splice.rfbTransport.value(), b"")
-        self.assertTrue(splice.rfbTransport.disconnecting)
+        self.assertTrue(splice_.rfbTransport.disconnecting)
+        self.assertEqual(splice_.toRFB(), b"")
 
     def test_pingsKeepAliveAndDeadPeerCloses(self) -> None:
         """
         After the ping interval a ping goes out; a peer that never answers
         is dropped after the timeout and the RFB connection closes.
         """
-        splice = self.openSplice()
+        splice_ = self.openSplice()
         # The viewer stops answering: its transport swallows everything.
-        splice.clientTransport.disconnecting = False
-        splice.pump.flush()
+        splice_.clientTransport.disconnecting = False
+        splice_.pump.flush()
         self.reactor.advance(vnc.PING_INTERVAL + 1)
-        sent = splice.serverTransport.getOutBuffer()
+        sent = splice_.serverTransport.getOutBuffer()
         self.assertEqual(sent[:1], b"\x89", "expected a ping frame")
         self.reactor.advance(vnc.PING_TIMEOUT + 10)
-        self.assertTrue(splice.serverTransport.disconnecting)
-        splice.serverTransport.reportDisconnect()
-        self.assertTrue(splice.rfbTransport.disconnecting)
+        self.assertTrue(splice_.serverTransport.disconnecting)
+        splice_.serverTransport.reportDisconnect()
+        self.assertTrue(splice_.rfbTransport.disconnecting)
 
     # -- refusals
 
@@ -249,36 +356,48 @@ class VNCTestCase(SynchronousTestCase):
         transport, _ = self.rawRequest()
         out = self.assertJSONError(transport, 500, "Failed to start desktop session.")
         self.assertIn("Xvnc", out["detail"])
-        self.assertEqual(self.reactor.unixClients, [])
+        with self.assertRaises(BlockingIOError):
+            self.xvnc.accept()
 
     def test_connectFailure(self) -> None:
+        """A refusing socket is retried for a while, then a 500 says why."""
+        self.xvnc.stopListening()
         transport, _ = self.rawRequest()
         for _ in range(vnc.CONNECT_ATTEMPTS):
-            _, factory, _, _ = self.reactor.unixClients.pop()
-            factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+            self.assertEqual(transport.value(), b"")
             self.reactor.advance(1)
         out = self.assertJSONError(transport, 500, "Failed to connect to VNC server.")
-        self.assertTrue(out["detail"])
+        self.assertIn("refused", out["detail"].lower())
 
-    def test_connectRetriedOnEAGAIN(self) -> None:
-        splice = Splice(self)
-        _, factory, _, _ = self.reactor.unixClients.pop()
-        factory.clientConnectionFailed(
-            None, Failure(error.ConnectError(osError=11, string="Resource temporarily unavailable"))
-        )
+    def test_connectRetriedOnFullBacklog(self) -> None:
+        """
+        Xvnc's listen backlog is small: a connect that finds it full
+        (EAGAIN) is retried, and the viewer gets through.
+        """
+        self.xvnc.stopListening()
+        self.xvnc.listen(backlog=0)
+        filler = socket.socket(socket.AF_UNIX)
+        self.addCleanup(filler.close)
+        filler.connect(self.xvnc.path)
+        splice_ = Splice(self)
+        self.assertFalse(splice_.client.opened.called)
+        # The filler held the only slot: the service's first try met EAGAIN.
+        self.xvnc.accept().close()
+        with self.assertRaises(BlockingIOError):
+            self.xvnc.accept()
         self.reactor.advance(1)
-        splice.acceptRFB(b"RFB 003.008\n")
-        self.assertTrue(splice.client.opened.called)
+        splice_.pump.flush()
+        splice_.open()
+        splice_.fromRFB(b"RFB 003.008\n")
+        self.assertTrue(splice_.client.opened.called)
+        self.assertEqual(splice_.received(), b"RFB 003.008\n")
 
-    def test_otherConnectErrorNotRetried(self) -> None:
+    def test_missingSocketNotRetried(self) -> None:
+        os.unlink(self.xvnc.path)
         transport, _ = self.rawRequest()
-        _, factory, _, _ = self.reactor.unixClients.pop()
-        factory.clientConnectionFailed(
-            None, Failure(error.ConnectError(osError=2, string="No such file or directory"))
-        )
-        self.reactor.advance(1)
-        self.assertEqual(self.reactor.unixClients, [])
-        self.assertJSONError(transport, 500, "Failed to connect to VNC server.")
+        out = self.assertJSONError(transport, 500, "Failed to connect to VNC server.")
+        self.assertIn("No such file", out["detail"])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
     def test_notAnUpgrade(self) -> None:
         """A plain GET gets a JSON 426 and its RFB connection is closed."""
@@ -286,12 +405,11 @@ class VNCTestCase(SynchronousTestCase):
         transport = StringTransport()
         channel.makeConnection(transport)
         channel.dataReceived(b"GET /api/v0/desktop/vnc HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        _, factory, _, _ = self.reactor.unixClients.pop()
-        rfb = factory.buildProtocol(None)
-        rfbTransport = StringTransport()
-        rfb.makeConnection(rfbTransport)
         self.assertJSONError(transport, 426, "WebSocket upgrade required.")
-        self.assertTrue(rfbTransport.disconnecting)
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        playWrites(rfbTransport)
+        self.assertEqual(xvnc.recv(10), b"")
 
     def test_shuttingDown(self) -> None:
         self.state.shuttingDown = True
@@ -299,68 +417,83 @@ class VNCTestCase(SynchronousTestCase):
         self.assertJSONError(transport, 503, "Desktop API is shutting down.")
 
     def test_clientGoneBeforeConnectClosesRFB(self) -> None:
+        self.xvnc.stopListening()
         transport, channel = self.rawRequest()
         channel.connectionLost(Failure(error.ConnectionDone()))
-        _, factory, _, _ = self.reactor.unixClients.pop()
-        rfb = factory.buildProtocol(None)
-        rfbTransport = StringTransport()
-        rfb.makeConnection(rfbTransport)
-        self.assertTrue(rfbTransport.disconnecting)
+        self.xvnc.listen()
+        self.reactor.advance(1)
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        playWrites(rfbTransport)
+        self.assertEqual(xvnc.recv(10), b"")
+        self.assertEqual(transport.value(), b"")
 
 
 class RawListenerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
+        self.xvnc = FakeXvnc(self)
         self.desktop = FakeDesktop(640, 480)
+        self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
         self.state = State(self.desktop, None)  # type: ignore[arg-type]
         self.factory = vnc.RawRFBFactory(self.state, self.reactor)
-        self.viewer = self.factory.buildProtocol(PEER)
-        self.viewerTransport = StringTransport()
-        self.viewer.makeConnection(self.viewerTransport)
 
-    def accept(self) -> tuple[Any, StringTransport]:
-        path, factory, _, _ = self.reactor.unixClients.pop()
-        self.assertEqual(path, self.desktop.info.rfbSocket)
-        rfb = factory.buildProtocol(None)
-        transport = StringTransport()
-        rfb.makeConnection(transport)
-        return rfb, transport
-
-    def test_spliceBothWaysWithProducers(self) -> None:
-        self.assertEqual(self.viewerTransport.producerState, "paused")
-        rfb, rfbTransport = self.accept()
-        self.assertEqual(self.viewerTransport.producerState, "producing")
-        self.assertIs(self.viewerTransport.producer, rfbTransport)
-        self.assertIs(rfbTransport.producer, self.viewerTransport)
-        rfb.dataReceived(b"RFB 003.008\n")
-        self.assertEqual(self.viewerTransport.value(), b"RFB 003.008\n")
-        self.viewer.dataReceived(b"RFB 003.008\n")
-        self.assertEqual(rfbTransport.value(), b"RFB 003.008\n")
-        self.viewerTransport.producer.pauseProducing()
-        self.assertEqual(rfbTransport.producerState, "paused")
-        rfbTransport.producer.pauseProducing()
-        self.assertEqual(self.viewerTransport.producerState, "paused")
-
-    def test_closePropagates(self) -> None:
-        rfb, rfbTransport = self.accept()
-        rfb.connectionLost(Failure(error.ConnectionDone()))
-        self.assertTrue(self.viewerTransport.disconnecting)
-        rfb2 = self._second()
-        self.viewer.connectionLost(Failure(error.ConnectionDone()))
-        self.assertTrue(rfb2.disconnecting)
-
-    def _second(self) -> StringTransport:
-        viewer = self.factory.buildProtocol(PEER)
-        viewer.makeConnection(StringTransport())
-        _, transport = self.accept()
-        self.viewer = viewer
-        return transport
-
-    def test_desktopFailureClosesViewer(self) -> None:
-        self.desktop.failing.add("start")
+    def connect(self) -> tuple[Any, StringTransport]:
         viewer = self.factory.buildProtocol(PEER)
         transport = StringTransport()
         viewer.makeConnection(transport)
+        return viewer, transport
+
+    def test_spliceBothWaysWithProducers(self) -> None:
+        viewer, viewerTransport = self.connect()
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        self.assertEqual(viewerTransport.producerState, "producing")
+        self.assertIsInstance(viewerTransport.producer, splice.ViewerPump)
+        self.assertIs(rfbTransport.producer, viewerTransport)
+        xvnc.sendall(b"RFB 003.008\n")
+        playRead(rfbTransport)
+        self.assertEqual(viewerTransport.value(), b"RFB 003.008\n")
+        # The bytes wait in the viewer's transport: Xvnc is not read meanwhile.
+        self.assertTrue(rfbTransport.paused)
+        viewerTransport.producer.resumeProducing()  # the transport sent them
+        self.assertFalse(rfbTransport.paused)
+        viewer.dataReceived(b"RFB 003.008\n")
+        playWrites(rfbTransport)
+        self.assertEqual(received(xvnc), b"RFB 003.008\n")
+        rfbTransport.write(b"k" * (splice.RFBSocket.bufferSize + 1))
+        self.assertEqual(viewerTransport.producerState, "paused")
+
+    def test_viewerWaitsForRFB(self) -> None:
+        """The viewer is not read until its RFB connection exists."""
+        self.xvnc.stopListening()
+        _, viewerTransport = self.connect()
+        self.assertEqual(viewerTransport.producerState, "paused")
+        self.xvnc.listen()
+        self.reactor.advance(1)
+        self.assertEqual(viewerTransport.producerState, "producing")
+
+    def test_closePropagates(self) -> None:
+        _, viewerTransport = self.connect()
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        rfbTransport.resumeProducing()
+        xvnc.close()
+        playRead(rfbTransport)
+        self.assertTrue(viewerTransport.disconnecting)
+
+        viewer, _ = self.connect()
+        self.assertIn(viewer, self.factory.sessions)
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        viewer.connectionLost(Failure(error.ConnectionDone()))
+        self.assertNotIn(viewer, self.factory.sessions)
+        playWrites(rfbTransport)
+        self.assertEqual(xvnc.recv(10), b"")
+
+    def test_desktopFailureClosesViewer(self) -> None:
+        self.desktop.failing.add("start")
+        _, transport = self.connect()
         self.assertTrue(transport.disconnecting)
 
     def test_refusedWhileShuttingDown(self) -> None:

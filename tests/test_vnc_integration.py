@@ -25,7 +25,8 @@ from Xlib import X
 
 from agentdesktop.desktop import DesktopConfig, DesktopInfo, X11Desktop
 from agentdesktop.service import makeState
-from agentdesktop.vnc import SPLICE_BUFFER, VNCResource, vncChildren, vncListenService
+from agentdesktop.splice import READ_SIZE, RFBSocket
+from agentdesktop.vnc import VNCResource, vncChildren, vncListenService
 from agentdesktop.web import makeRoot, makeSite
 from agentdesktop.xserver import XSession
 from tests import rfbclient
@@ -204,48 +205,69 @@ class WebSocketTests(VNCDesktopTestCase):
 class SlowViewerTests(VNCDesktopTestCase):
     geometry = (1920, 1080)
 
-    async def test_slowViewerBoundedMemory(self) -> None:
+    async def assertStalledViewerBounded(
+        self, viewerTransport: Any, rfbTransport: RFBSocket, clientTransport: Any,
+        client: rfbclient.RFBClient,
+    ) -> None:
         """
-        A viewer that stops reading makes the splice pause reading from
-        Xvnc; the WebSocket transport's buffer stays under a bound; once the
-        viewer reads again every byte arrives.
+        CLIENTTRANSPORT stops reading and asks for an 8 MB update: the
+        service stops reading from Xvnc; what it holds for the viewer stays
+        under one read plus a frame header; once the viewer reads again
+        every byte arrives and the picture is the screen.
         """
+        # Keep the kernel from absorbing a whole update for the stalled viewer.
+        clientTransport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        clientTransport.pauseProducing()
+        client.requestUpdate(incremental=False)  # 1920x1080x4: 8 MB
+        bound = READ_SIZE + 16
+        largest = 0
+
+        def held() -> int:
+            return len(viewerTransport.dataBuffer) - viewerTransport.offset + viewerTransport._tempDataLen
+
+        for _ in range(1000):
+            largest = max(largest, held())
+            if rfbTransport.paused and held():
+                break
+            await sleep(0.01)
+        self.assertTrue(rfbTransport.paused, "the splice never paused Xvnc")
+        self.assertNotIn(rfbTransport, reactor.getReaders())
+        for _ in range(50):
+            largest = max(largest, held())
+            await sleep(0.01)
+        self.assertLessEqual(largest, bound)
+        self.assertLess(client.reader.received, self.info.width * self.info.height * 4)
+        clientTransport.resumeProducing()
+        want = await threads.deferToThread(grab, self.info.display)
+        await client.readUpdate()
+        self.assertSameImage(client.image(), want)
+
+    async def test_slowWebSocketViewerBoundedMemory(self) -> None:
         info = await self.startDesktop()
         await threads.deferToThread(paintPattern, info.display)
         client, proto = await self.viewer()
         vncResource = self.children[b"vnc"]
         assert isinstance(vncResource, VNCResource)
         (session,) = vncResource.sessions
-        wsTransport = session.transport
-        rfbTransport = session.rfb.transport
-        # Keep the kernel from absorbing a whole update for the stalled viewer.
-        proto.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
-        proto.transport.pauseProducing()
-        client.requestUpdate(incremental=False)  # 1920x1080x4: 8 MB
-        bound = 4 * SPLICE_BUFFER  # about one buffer plus one read in practice
-        largest = 0
+        await self.assertStalledViewerBounded(
+            session.transport, session.rfb.transport, proto.transport, client
+        )
 
-        def buffered() -> int:
-            return len(wsTransport.dataBuffer) - wsTransport.offset + wsTransport._tempDataLen
-
-        for _ in range(1000):
-            largest = max(largest, buffered())
-            if wsTransport.producerPaused:
-                break
-            await sleep(0.01)
-        self.assertTrue(wsTransport.producerPaused, "the splice never paused Xvnc")
-        self.assertNotIn(rfbTransport, reactor.getReaders())
-        # The kernel may take a little more as its buffers grow, and the
-        # splice resumes and pauses again; the process's buffer stays small.
-        for _ in range(50):
-            largest = max(largest, buffered())
-            await sleep(0.01)
-        self.assertLess(largest, bound)
-        self.assertLess(client.reader.received, info.width * info.height * 4)
-        proto.transport.resumeProducing()
-        want = await threads.deferToThread(grab, info.display)
-        await client.readUpdate()
-        self.assertSameImage(client.image(), want)
+    async def test_slowRawViewerBoundedMemory(self) -> None:
+        """The same through the raw RFB listener (--vnc-listen)."""
+        info = await self.startDesktop()
+        await threads.deferToThread(paintPattern, info.display)
+        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
+        svc.startService()
+        self.addCleanup(svc.stopService)
+        port = await svc._waitingForPort  # type: ignore[attr-defined]
+        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
+        self.addCleanup(proto.transport.loseConnection)
+        await client.handshake()
+        (viewer,) = svc.factory.sessions  # type: ignore[attr-defined]
+        await self.assertStalledViewerBounded(
+            viewer.transport, viewer.rfb.transport, proto.transport, client
+        )
 
 
 class RawListenerTests(VNCDesktopTestCase):
