@@ -1,17 +1,24 @@
 """
-Full raw framebuffer updates per second, four ways, in one run:
+Full raw framebuffer updates per second, five ways, in one run:
 
 - directly on Xvnc's unix RFB socket (the ceiling),
 - through C{GET /api/v0/desktop/vnc} (our WebSocket splice),
 - through the raw RFB listener (C{vncListenService}),
-- through websockify (PyPI C{websockify}) in front of the same unix socket.
+- through websockify (PyPI C{websockify}) in front of the same unix socket,
+- through a minimal relay (a reference, not a product): a separate process
+  that does nothing but C{recv_into} from the unix socket and C{sendall} to
+  TCP (with the service's loopback send buffer), about the least any relay
+  over loopback TCP costs on this machine.
 
 The service side (desktop, site, listener) runs in a child process so the
-measuring client does not share its reactor.  Each path: RFB 3.8
+measuring client does not share its reactor.  Each measurement: RFB 3.8
 handshake, 32 bpp Raw, then "request a full non-incremental update, read
-it" in a loop for --seconds.
+it" in a loop for --seconds.  The paths take turns, --rounds times, and a
+ratio is taken within each round (against the direct socket measured
+seconds before), because this machine's speed drifts between runs far
+more than the paths differ; the table shows medians.
 
-    python benchmarks/vnc_throughput.py [--geometry 1920x1080] [--seconds 5]
+    python benchmarks/vnc_throughput.py [--geometry 1920x1080] [--seconds 2] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import sys
-import time
+import threading
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,7 +38,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from twisted.internet import defer, protocol, reactor, stdio, task, threads  # noqa: E402
 
 from benchmarks import rfbblocking  # noqa: E402
-from tests import rfbclient  # noqa: E402
 
 
 def sleep(seconds: float) -> defer.Deferred[None]:
@@ -101,62 +108,82 @@ class _Child(protocol.ProcessProtocol):
         self.ended.callback(None)
 
 
-async def measure(client: rfbclient.RFBClient, seconds: float) -> tuple[float, float]:
-    await client.handshake()
-    frame = client.width * client.height * 4
-    for _ in range(2):  # warm up
-        client.requestUpdate(False)
-        await readDiscard(client)
-    frames = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        client.requestUpdate(False)
-        await readDiscard(client)
-        frames += 1
-    elapsed = time.perf_counter() - started
-    client.close()
-    return frames / elapsed, frames * frame / elapsed / 1e6
-
-
-async def readDiscard(client: rfbclient.RFBClient) -> None:
-    """Read one framebuffer update without keeping its pixels."""
-    import struct
-
-    r = client.reader
-    while True:
-        (kind,) = struct.unpack("!B", await r.read(1))
-        if kind == 0:
-            break
-        if kind == 2:
-            continue
-        raise ValueError(f"unexpected server message {kind}")
-    (count,) = struct.unpack("!xH", await r.read(3))
-    for _ in range(count):
-        x, y, w, h, encoding = struct.unpack("!HHHHi", await r.read(12))
-        await r.read(w * h * 4)
-
-
 def freePort() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-async def startWebsockify(path: str) -> tuple[Any, _Child, int]:
-    exe = shutil.which("websockify", path=os.path.dirname(sys.executable)) or shutil.which("websockify")
-    if exe is None:
-        raise SystemExit("websockify is not installed: pip install websockify")
-    port = freePort()
+async def startListening(argv: list[str], port: int) -> tuple[Any, _Child]:
+    """Run ARGV and wait until something accepts on PORT."""
     child = _Child()
-    child.line.addErrback(lambda _: None)  # websockify prints no ready line
-    argv = [exe, f"--unix-target={path}", f"127.0.0.1:{port}"]
-    process = reactor.spawnProcess(child, exe, argv, env=dict(os.environ), childFDs={0: "w", 1: "r", 2: "r"})
+    child.line.addErrback(lambda _: None)  # not every helper prints a line
+    process = reactor.spawnProcess(child, argv[0], argv, env=dict(os.environ),
+                                   childFDs={0: "w", 1: "r", 2: "r"})
     for _ in range(200):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return process, child, port
+                return process, child
+        if child.ended.called:
+            break
         await sleep(0.05)
-    raise RuntimeError("websockify did not listen")
+    raise RuntimeError(f"{argv[0]} did not listen on {port}")
+
+
+async def startWebsockify(path: str) -> tuple[Any, _Child, int]:
+    exe = shutil.which("websockify", path=os.path.dirname(sys.executable)) or shutil.which("websockify")
+    if exe is None:
+        raise SystemExit("websockify is not installed: pip install -e .[bench]")
+    port = freePort()
+    process, child = await startListening([exe, f"--unix-target={path}", f"127.0.0.1:{port}"], port)
+    return process, child, port
+
+
+async def startMinimalRelay(path: str) -> tuple[Any, _Child, int]:
+    port = freePort()
+    argv = [sys.executable, os.path.abspath(__file__), "--relay", path, "--port", str(port)]
+    process, child = await startListening(argv, port)
+    return process, child, port
+
+
+def minimalRelay(path: str, port: int) -> None:
+    """
+    The reference relay (blocking; its own process): one client at a time,
+    TCP to the unix socket at PATH, bytes unchanged, one reused buffer, the
+    same loopback send buffer as the service's.
+    """
+    from agentdesktop.splice import LOOPBACK_SEND_BUFFER
+
+    server = socket.create_server(("127.0.0.1", port))
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    while True:
+        viewer, _ = server.accept()
+        viewer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        viewer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LOOPBACK_SEND_BUFFER)
+        rfb = socket.socket(socket.AF_UNIX)
+        try:
+            rfb.connect(path)
+        except OSError:
+            viewer.close()
+            continue
+
+        def up(viewer: socket.socket = viewer, rfb: socket.socket = rfb) -> None:
+            try:
+                while data := viewer.recv(65536):
+                    rfb.sendall(data)
+                rfb.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        threading.Thread(target=up, daemon=True).start()
+        try:
+            while n := rfb.recv_into(buffer):
+                viewer.sendall(view[:n])
+        except OSError:
+            pass
+        viewer.close()
+        rfb.close()
 
 
 async def stop(process: Any, child: _Child) -> None:
@@ -174,9 +201,9 @@ async def main(args: argparse.Namespace) -> None:
             "--xvnc", args.xvnc]
     process = reactor.spawnProcess(server, sys.executable, argv, env=dict(os.environ),
                                    childFDs={0: "w", 1: "r", 2: 2})
+    helpers: list[tuple[Any, _Child]] = []
     try:
         where = json.loads(await server.line)
-        results: dict[str, tuple[float, float]] = {}
 
         def unixSocket() -> socket.socket:
             sock = socket.socket(socket.AF_UNIX)
@@ -188,44 +215,68 @@ async def main(args: argparse.Namespace) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
 
-        def run(make: Any) -> defer.Deferred[tuple[float, float]]:
-            return threads.deferToThread(lambda: rfbblocking.measure(make(), args.seconds))
-
-        results["direct unix RFB socket"] = await run(lambda: rfbblocking.Plain(unixSocket()))
-        results["agentdesktop /vnc (WebSocket)"] = await run(
-            lambda: rfbblocking.WebSocket(tcp(where["http"]), "/api/v0/desktop/vnc"))
-        results["agentdesktop raw listener"] = await run(
-            lambda: rfbblocking.Plain(tcp(where["raw"])))
-
         wsProcess, wsChild, wsPort = await startWebsockify(where["rfb"])
-        try:
-            results["websockify"] = await run(
-                lambda: rfbblocking.WebSocket(tcp(wsPort), "/", "binary"))
-        finally:
-            await stop(wsProcess, wsChild)
+        helpers.append((wsProcess, wsChild))
+        relayProcess, relayChild, relayPort = await startMinimalRelay(where["rfb"])
+        helpers.append((relayProcess, relayChild))
+        paths: dict[str, Any] = {
+            DIRECT: lambda: rfbblocking.Plain(unixSocket()),
+            OURS: lambda: rfbblocking.WebSocket(tcp(where["http"]), "/api/v0/desktop/vnc"),
+            "agentdesktop raw listener": lambda: rfbblocking.Plain(tcp(where["raw"])),
+            WEBSOCKIFY: lambda: rfbblocking.WebSocket(tcp(wsPort), "/", "binary"),
+            "minimal relay (reference)": lambda: rfbblocking.Plain(tcp(relayPort)),
+        }
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, make in paths.items():
+                results[name].append(await threads.deferToThread(
+                    lambda make=make: rfbblocking.measure(make(), args.seconds)))
     finally:
+        for helperProcess, helperChild in helpers:
+            await stop(helperProcess, helperChild)
         process.closeStdin()
         timer = reactor.callLater(20, lambda: server.ended.called or process.signalProcess("KILL"))
         await server.ended
         if timer.active():
             timer.cancel()
+    report(args, results)
 
-    base = results["direct unix RFB socket"][0]
-    ws = results.get("websockify", (0.0, 0.0))[0]
-    print(f"geometry {args.geometry}, 32 bpp Raw, {args.seconds:g} s per path")
-    print(f"{'path':34} {'updates/s':>10} {'MB/s':>8} {'vs direct':>10} {'vs websockify':>14}")
-    for name, (fps, mbps) in results.items():
-        print(f"{name:34} {fps:10.1f} {mbps:8.0f} {fps / base:10.2f} "
-              f"{(fps / ws if ws else float('nan')):14.2f}")
+
+DIRECT = "direct unix RFB socket"
+OURS = "agentdesktop /vnc (WebSocket)"
+WEBSOCKIFY = "websockify"
+
+
+def report(args: argparse.Namespace, results: dict[str, list[tuple[float, float]]]) -> None:
+    """Medians of each path's rounds, and of its ratios within each round."""
+
+    def ratios(name: str, base: str) -> list[float]:
+        return [a[0] / b[0] for a, b in zip(results[name], results[base], strict=True)]
+
+    print(f"geometry {args.geometry}, 32 bpp Raw; {args.rounds} rounds of {args.seconds:g} s per path; "
+          "medians, and the range of the per-round ratio to the direct socket")
+    print(f"{'path':30} {'updates/s':>10} {'MB/s':>7} {'vs direct':>10} {'(range)':>12} {'vs websockify':>14}")
+    for name, rounds in results.items():
+        fps = statistics.median(r[0] for r in rounds)
+        mbps = statistics.median(r[1] for r in rounds)
+        direct = ratios(name, DIRECT)
+        print(f"{name:30} {fps:10.1f} {mbps:7.0f} {statistics.median(direct):10.2f} "
+              f"{min(direct):5.2f}–{max(direct):4.2f} {statistics.median(ratios(name, WEBSOCKIFY)):14.2f}")
 
 
 def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--geometry", default="1920x1080")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per path and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--xvnc", default="Xvnc")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--relay", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.relay:
+        minimalRelay(args.relay, args.port)
+        return
     width, height = (int(v) for v in args.geometry.split("x"))
     coroutine = serve(width, height, args.xvnc) if args.serve else main(args)
     failed: list[Any] = []
