@@ -12,7 +12,12 @@ from urllib.parse import urlparse
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer, protocol
-from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, connectProtocol
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    UNIXClientEndpoint,
+    connectProtocol,
+    wrapClientTLS,
+)
 from twisted.python.failure import Failure
 
 from agentdesktop.vnc import ReactorTimers, cancelTimers
@@ -231,16 +236,21 @@ def webSocketFactory(
 
 
 async def connectWebSocket(
-    reactor: Any, url: str, protocols: list[str] | None = None
+    reactor: Any, url: str, protocols: list[str] | None = None, tls: Any = None
 ) -> tuple[RFBClient, RFBWebSocketClient]:
-    """An RFB client over the WebSocket at URL (ws://host:port/path)."""
+    """
+    An RFB client over the WebSocket at URL (ws:// or wss://host:port/path);
+    TLS is the client connection creator for wss (e.g. from
+    C{optionsForClientTLS}).
+    """
     parsed = urlparse(url)
     factory = webSocketFactory(reactor, url, protocols)
     proto = RFBWebSocketClient()
     proto.factory = factory
-    await connectProtocol(
-        TCP4ClientEndpoint(reactor, parsed.hostname or "127.0.0.1", parsed.port or 80), proto
-    )
+    endpoint: Any = TCP4ClientEndpoint(reactor, parsed.hostname or "127.0.0.1", parsed.port or 80)
+    if parsed.scheme == "wss":
+        endpoint = wrapClientTLS(tls, endpoint)
+    await connectProtocol(endpoint, proto)
     await proto.opened
     return (
         RFBClient(proto.reader, lambda b: proto.sendMessage(b, isBinary=True), proto.sendClose),

@@ -92,7 +92,7 @@ class VNCDesktopTestCase(TestCase):
     timeout = 120
     geometry = (640, 480)
 
-    async def startDesktop(self, token: str | None = None) -> DesktopInfo:
+    async def startDesktop(self, token: str | None = None, tls: Any = None) -> DesktopInfo:
         runtime = self.mktemp()
         os.makedirs(runtime)
         self.desktop = X11Desktop(
@@ -106,17 +106,22 @@ class VNCDesktopTestCase(TestCase):
         self.info = await self.desktop.start()
         self.state = makeState(self.desktop, reactor, token)
         self.children = vncChildren(self.state, reactor)
-        port = reactor.listenTCP(
-            0, makeSite(makeRoot(self.state, extra=self.children)), interface="127.0.0.1"
-        )
+        site = makeSite(makeRoot(self.state, extra=self.children))
+        if tls is None:
+            port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        else:
+            port = reactor.listenSSL(0, site, tls, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.port = port.getHost().port
-        self.base = f"http://127.0.0.1:{self.port}/api/v0/desktop/"
-        self.wsURL = f"ws://127.0.0.1:{self.port}/api/v0/desktop/vnc"
+        scheme = "s" if tls is not None else ""
+        self.base = f"http{scheme}://127.0.0.1:{self.port}/api/v0/desktop/"
+        self.wsURL = f"ws{scheme}://127.0.0.1:{self.port}/api/v0/desktop/vnc"
         return self.info
 
-    async def viewer(self, protocols: list[str] | None = None) -> tuple[rfbclient.RFBClient, Any]:
-        client, proto = await rfbclient.connectWebSocket(reactor, self.wsURL, protocols)
+    async def viewer(
+        self, protocols: list[str] | None = None, tls: Any = None
+    ) -> tuple[rfbclient.RFBClient, Any]:
+        client, proto = await rfbclient.connectWebSocket(reactor, self.wsURL, protocols, tls)
         self.addCleanup(self.closeWebSocket, proto)
         await client.handshake()
         return client, proto
@@ -200,6 +205,55 @@ class WebSocketTests(VNCDesktopTestCase):
         proto.sendMessage(b"hello", isBinary=False)
         _, code, _ = await proto.closedWith
         self.assertIn(code, (1002, 1003))
+
+
+def selfSignedLocalhost() -> tuple[bytes, bytes]:
+    """A throwaway key and certificate for "localhost", PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    keyPEM = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return keyPEM, cert.public_bytes(serialization.Encoding.PEM)
+
+
+class TLSTests(VNCDesktopTestCase):
+    async def test_framebufferOverTLS(self) -> None:
+        """
+        Through a TLS listener (--listen ssl:...), RFB bytes go through the
+        encryption: a wss:// viewer gets the screen pixel for pixel.  (A TLS
+        transport hands out the TCP socket under it on request; writing
+        there directly would corrupt the stream.)
+        """
+        from twisted.internet import ssl
+
+        keyPEM, certPEM = selfSignedLocalhost()
+        server = ssl.PrivateCertificate.loadPEM(keyPEM + certPEM).options()
+        info = await self.startDesktop(tls=server)
+        await threads.deferToThread(paintPattern, info.display)
+        trust = ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(certPEM))
+        client, proto = await self.viewer(tls=trust)
+        for _ in range(3):
+            got = await self.fullUpdate(client)
+        want = await threads.deferToThread(grab, info.display)
+        self.assertSameImage(got, want)
 
 
 class SlowViewerTests(VNCDesktopTestCase):
