@@ -31,6 +31,7 @@ from agentdesktop import splice, vnc
 from agentdesktop.testing import FakeDesktop
 from agentdesktop.web import State, makeRoot, makeSite
 from tests import rfbclient
+from tests.test_splice import drain
 
 URL = "ws://127.0.0.1:8790/api/v0/desktop/vnc"
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -106,31 +107,19 @@ def playWrites(transport: splice.RFBSocket, peer: socket.socket | None = None) -
     out = b""
     for _ in range(10000):
         if peer is not None:
-            out += received(peer)
+            out += drain(peer)
         if transport not in transport.reactor.getWriters():
             break
         why = transport.doWrite()
         if why:
             transport.connectionLost(Failure(why))
             break
-    return out + (received(peer) if peer is not None else b"")
+    return out + (drain(peer) if peer is not None else b"")
 
 
 def unread(sock: socket.socket) -> int:
     """Bytes waiting in SOCK's receive queue."""
     return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"), "little")
-
-
-def received(sock: socket.socket) -> bytes:
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except BlockingIOError:
-            return out
-        if not chunk:
-            return out
-        out += chunk
 
 
 class Splice:
@@ -460,7 +449,7 @@ class RawListenerTests(SynchronousTestCase):
         self.assertFalse(rfbTransport.paused)
         viewer.dataReceived(b"RFB 003.008\n")
         playWrites(rfbTransport)
-        self.assertEqual(received(xvnc), b"RFB 003.008\n")
+        self.assertEqual(drain(xvnc), b"RFB 003.008\n")
         rfbTransport.write(b"k" * (splice.RFBSocket.bufferSize + 1))
         self.assertEqual(viewerTransport.producerState, "paused")
 

@@ -26,7 +26,7 @@ from Xlib import X
 from agentdesktop.desktop import DesktopConfig, DesktopInfo, X11Desktop
 from agentdesktop.service import makeState
 from agentdesktop.splice import READ_SIZE, RFBSocket
-from agentdesktop.vnc import VNCResource, vncChildren, vncListenService
+from agentdesktop.vnc import RawRFBFactory, VNCResource, vncChildren, vncListenService
 from agentdesktop.web import makeRoot, makeSite
 from agentdesktop.xserver import XSession
 from tests import rfbclient
@@ -125,6 +125,17 @@ class VNCDesktopTestCase(TestCase):
         self.addCleanup(self.closeWebSocket, proto)
         await client.handshake()
         return client, proto
+
+    async def rawViewer(self) -> tuple[rfbclient.RFBClient, Any, RawRFBFactory]:
+        """A raw listener (as --vnc-listen makes) and an RFB client through it."""
+        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
+        svc.startService()
+        self.addCleanup(svc.stopService)
+        port = await svc._waitingForPort  # type: ignore[attr-defined]
+        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
+        self.addCleanup(proto.transport.loseConnection)
+        await client.handshake()
+        return client, proto, svc.factory  # type: ignore[attr-defined]
 
     async def closeWebSocket(self, proto: Any) -> None:
         if proto.transport is not None and proto.state != proto.STATE_CLOSED:
@@ -311,14 +322,8 @@ class SlowViewerTests(VNCDesktopTestCase):
         """The same through the raw RFB listener (--vnc-listen)."""
         info = await self.startDesktop()
         await threads.deferToThread(paintPattern, info.display)
-        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
-        svc.startService()
-        self.addCleanup(svc.stopService)
-        port = await svc._waitingForPort  # type: ignore[attr-defined]
-        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
-        self.addCleanup(proto.transport.loseConnection)
-        await client.handshake()
-        (viewer,) = svc.factory.sessions  # type: ignore[attr-defined]
+        client, proto, factory = await self.rawViewer()
+        (viewer,) = factory.sessions
         await self.assertStalledViewerBounded(
             viewer.transport, viewer.rfb.transport, proto.transport, client
         )
@@ -328,13 +333,7 @@ class RawListenerTests(VNCDesktopTestCase):
     async def test_rawListener(self) -> None:
         info = await self.startDesktop()
         await threads.deferToThread(paintPattern, info.display)
-        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
-        svc.startService()
-        self.addCleanup(svc.stopService)
-        port = await svc._waitingForPort  # type: ignore[attr-defined]
-        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
-        self.addCleanup(proto.transport.loseConnection)
-        await client.handshake()
+        client, _, _ = await self.rawViewer()
         got = await self.fullUpdate(client)
         want = await threads.deferToThread(grab, info.display)
         self.assertSameImage(got, want)
