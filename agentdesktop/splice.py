@@ -209,7 +209,6 @@ class ViewerPump:
         self.sock = socketOf(viewer)
         self.direct = False
         self.stopped = False
-        self._registering = False
         if self.sock is not None and isLoopback(self.sock):
             try:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LOOPBACK_SEND_BUFFER)
@@ -218,11 +217,10 @@ class ViewerPump:
 
     def start(self) -> None:
         """Register with the viewer transport and start reading from Xvnc."""
-        self._registering = True
-        try:
-            self.viewer.registerProducer(self, False)
-        finally:
-            self._registering = False
+        self.viewer.registerProducer(self, False)
+        # Registering asks for data at once, but the transport may still
+        # hold the upgrade response: the first bytes go behind it.
+        self.direct = False
         self.source.resumeProducing()
 
     def send(self, data: memoryview | bytes) -> None:
@@ -238,10 +236,9 @@ class ViewerPump:
         if self.direct and self.sock is not None:
             try:
                 sent = self.sock.sendmsg([header, data] if header else [data])
-            except (BlockingIOError, InterruptedError):
-                sent = 0
             except OSError:
-                # Let the transport meet, and report, the error its own way.
+                # A full socket, or an error the transport will meet and
+                # report its own way: the rest goes through it.
                 sent = 0
             if sent == total:
                 return
@@ -260,12 +257,8 @@ class ViewerPump:
     def resumeProducing(self) -> None:
         if self.stopped:
             return
-        if not self._registering:
-            self.direct = self.sock is not None and not getattr(self.viewer, "disconnecting", False)
+        self.direct = self.sock is not None and not getattr(self.viewer, "disconnecting", False)
         self.source.resumeProducing()
-
-    def pauseProducing(self) -> None:
-        self.source.pauseProducing()
 
     def stopProducing(self) -> None:
         self.stopped = True

@@ -164,7 +164,6 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     rfb: RFBConnection | None = None
     sessions: set[Any] | None = None
-    pump: ViewerPump | None = None
     _binary = False
 
     def onConnect(self, request: ConnectionRequest) -> str | None:
@@ -185,7 +184,7 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
             setNoDelay(True)
         # Server frames are unmasked and never compressed: the pump frames
         # RFB bytes itself, one binary message per read, while we are open.
-        self.pump = rfb.attach(
+        rfb.attach(
             self.transport, self._rfbLost, framed=True,
             isOpen=lambda: self.state == self.STATE_OPEN,
         )
@@ -196,8 +195,8 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         the pump must queue behind it.  We never ask for chopped or
         synchronous writes, which autobahn would send later from a queue.
         """
-        if self.pump is not None:
-            self.pump.noteWrite()
+        if self.rfb is not None and self.rfb.pump is not None:
+            self.rfb.pump.noteWrite()
         super().sendData(data)
 
     def _rfbLost(self) -> None:
