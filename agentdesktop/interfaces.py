@@ -1,10 +1,52 @@
 """
-The interfaces between the web layer and what it drives.
+The interfaces between the web layer and what it drives, and the value
+types that are part of their contract.  Pure: no reactor, no X.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from zope.interface import Attribute, Interface
+
+
+@dataclass(frozen=True)
+class DesktopInfo:
+    """
+    Where a running desktop is and how big it is.
+
+    @ivar display: the X display name, e.g. C{":12"}.
+    @ivar xauthority: the path of the X authority file that admits clients.
+    @ivar rfbSocket: the path of the unix socket Xvnc serves RFB on.
+    @ivar width: the native screen width in pixels.
+    @ivar height: the native screen height in pixels.
+    """
+
+    display: str
+    xauthority: str
+    rfbSocket: str
+    width: int
+    height: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """
+    A finished recording's files.
+
+    @ivar thumbnailPath: the JPEG thumbnail, or C{None} when there is none
+        or it is over the thumbnail limit.
+    """
+
+    recordingId: str
+    videoPath: str
+    videoSize: int
+    thumbnailPath: str | None
+    thumbnailSize: int
 
 
 class IDesktop(Interface):

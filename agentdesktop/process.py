@@ -1,7 +1,8 @@
 """
-Child processes: short-lived tools run to completion, and long-lived
-supervised children (Xvnc, the window manager, ffmpeg) in their own process
-groups, stopped with TERM and then KILL.  argv lists only, never a shell.
+Child processes: short-lived tools run to completion (L{runTool}), and
+long-lived children (Xvnc, the window manager, ffmpeg) as
+L{SupervisedProcess} protocols in their own process groups, stopped with
+TERM and then KILL.  argv lists only, never a shell.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.internet import defer, error, protocol
+from twisted.internet import process as _posixProcess
 from twisted.internet.interfaces import IReactorProcess, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -122,72 +124,112 @@ def runTool(
     return proto.done.addBoth(cancelTimer)
 
 
-class _ChildProtocol(protocol.ProcessProtocol):
-    def __init__(self, child: Child) -> None:
-        self.child = child
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        if childFD == 2:
-            _tail(self.child.stderr, data)
-        self.child.dataReceived(childFD, data)
-
-    def processEnded(self, reason: Failure) -> None:
-        self.child._ended(reason)
-
-
-class Child:
+def signalGroup(transport: Any, sig: int) -> None:
     """
-    A long-lived child process in its own process group.
+    Send SIG to the process group led by the process behind TRANSPORT (our
+    long-lived children lead their own group).  A transport that is not a
+    real process (a test double) gets C{signalProcess} instead.
+    """
+    if isinstance(transport, _posixProcess.Process):
+        if transport.pid is None:
+            return
+        try:
+            os.killpg(transport.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
+    try:
+        transport.signalProcess(_SIGNAL_NAMES.get(sig, sig))
+    except error.ProcessExitedAlready:
+        pass
 
-    L{whenEnded} and L{terminate} fire (never errback) with the exit
-    reason exception (L{error.ProcessDone} or L{error.ProcessTerminated})
-    once the process has exited and been reaped.
+
+_SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "TERM", signal.SIGKILL: "KILL", signal.SIGINT: "INT"}
+
+
+class SupervisedProcess(protocol.ProcessProtocol):
+    """
+    The life of one long-lived child process in its own process group:
+    L{spawn} it, learn when it has L{ended}, L{terminate} it (TERM, then
+    KILL after a grace period) or L{kill} it.  Subclasses add what "ready"
+    means for their tool by overriding L{childDataReceived}.
+
+    L{whenEnded}, L{terminate} and L{kill} fire (never errback) with the
+    exit reason exception (L{error.ProcessDone} or
+    L{error.ProcessTerminated}) once the process has exited and been
+    reaped.
+
+    @ivar name: a short name for log lines and errors.
+    @ivar stderr: the last L{STDERR_KEEP} bytes it wrote on standard error.
     """
 
-    def __init__(
-        self,
-        reactor: IReactorProcess,
-        clock: IReactorTime,
-        name: str,
-        argv: Sequence[str],
-        env: Mapping[str, str],
-        childFDs: Mapping[int, int | str] | None = None,
-        path: str | None = None,
-    ) -> None:
+    #: File descriptors of the child; subclasses may add their own.
+    childFDs: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
+
+    def __init__(self, name: str, clock: IReactorTime) -> None:
         self.name = name
         self.clock = clock
         self.stderr = bytearray()
         self.exited = False
         self.reason: BaseException | None = None
+        self.pid: int | None = None
         self._waiters: list[defer.Deferred[BaseException]] = []
-        self._kill: Any = None
-        self.onData: Any = None
-        fds: dict[int, int | str] = (
-            dict(childFDs) if childFDs is not None else {0: "w", 1: "r", 2: "r"}
-        )
-        self.process = reactor.spawnProcess(
-            _ChildProtocol(self), DETACH[0], list(DETACH) + list(argv),
-            env=dict(env), childFDs=fds, path=path,
-        )
-        self.pid: int = self.process.pid
+        self._killTimer: Any = None
 
-    def dataReceived(self, childFD: int, data: bytes) -> None:
-        if self.onData is not None:
-            self.onData(childFD, data)
+    def spawn(
+        self,
+        reactor: IReactorProcess,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        path: str | None = None,
+    ) -> SupervisedProcess:
+        """
+        Start ARGV as a detached child (its own session and process group,
+        killed by the kernel if this process dies).
+
+        @return: C{self}.
+        @raise OSError: when it cannot be started.
+        """
+        reactor.spawnProcess(
+            self, DETACH[0], [*DETACH, *argv], env=dict(env),
+            childFDs=dict(self.childFDs), path=path,
+        )
+        assert self.transport is not None
+        self.pid = self.transport.pid  # type: ignore[attr-defined]
+        return self
+
+    # -- ProcessProtocol
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if childFD == 2:
+            _tail(self.stderr, data)
+
+    def processEnded(self, reason: Failure) -> None:
+        self.exited = True
+        self.reason = reason.value
+        if self._killTimer is not None and self._killTimer.active():
+            self._killTimer.cancel()
+        self._killTimer = None
+        # Children of the child die with its group.
+        if self.transport is not None:
+            signalGroup(self.transport, signal.SIGKILL)
+        self.ended(reason.value)
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(reason.value)
+
+    def ended(self, reason: BaseException) -> None:
+        """Called once the process has exited; for subclasses."""
+
+    # -- the Deferred API
 
     def stderrText(self) -> str:
         return self.stderr.decode("utf-8", "replace")
 
-    def _ended(self, reason: Failure) -> None:
-        self.exited = True
-        self.reason = reason.value
-        if self._kill is not None and self._kill.active():
-            self._kill.cancel()
-        # Children of the child die with their group.
-        self._signalGroup(signal.SIGKILL)
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(self.reason)
+    def lastError(self) -> str:
+        """The last meaningful line it wrote on standard error, or C{""}."""
+        lines = [line.strip() for line in self.stderrText().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
 
     def whenEnded(self) -> defer.Deferred[BaseException]:
         """@return: C{Deferred} firing with the exit reason."""
@@ -198,11 +240,10 @@ class Child:
         self._waiters.append(d)
         return d
 
-    def _signalGroup(self, sig: int) -> None:
-        try:
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def signal(self, sig: int) -> None:
+        """Send SIG to its process group, if it still runs."""
+        if not self.exited and self.transport is not None:
+            signalGroup(self.transport, sig)
 
     def terminate(self, grace: float = 5.0) -> defer.Deferred[BaseException]:
         """
@@ -211,15 +252,24 @@ class Child:
         @return: C{Deferred} firing with the exit reason once reaped.
         """
         if not self.exited:
-            self._signalGroup(signal.SIGTERM)
-            if self._kill is None:
-                self._kill = self.clock.callLater(
-                    grace, self._signalGroup, signal.SIGKILL
-                )
+            self.signal(signal.SIGTERM)
+            self.killAfter(grace)
         return self.whenEnded()
+
+    def killAfter(self, grace: float) -> None:
+        """KILL the process group in GRACE seconds unless it ended by then."""
+        if not self.exited and self._killTimer is None:
+            self._killTimer = self.clock.callLater(grace, self._graceOver)
+
+    def _graceOver(self) -> None:
+        self._killTimer = None
+        self.killing()
+        self.signal(signal.SIGKILL)
+
+    def killing(self) -> None:
+        """Called when the grace period ran out; for subclasses."""
 
     def kill(self) -> defer.Deferred[BaseException]:
         """KILL the process group at once.  @return: as L{terminate}."""
-        if not self.exited:
-            self._signalGroup(signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         return self.whenEnded()

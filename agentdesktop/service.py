@@ -12,8 +12,8 @@ from twisted.logger import Logger
 
 from agentdesktop.actions import ActionRunner
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import IDesktop
-from agentdesktop.web import State
+from agentdesktop.interfaces import IDesktop, IRecorder
+from agentdesktop.state import ServiceState
 
 log = Logger()
 
@@ -25,7 +25,7 @@ class DesktopService(service.MultiService):
     holds short, closes recordings, and terminates every child process.
     """
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: ServiceState) -> None:
         super().__init__()
         self.state = state
 
@@ -61,5 +61,11 @@ class DesktopService(service.MultiService):
         log.info("Desktop stopped; every child process has exited")
 
 
-def makeState(desktop: IDesktop, reactor: Any, token: str | None = None) -> State:
-    return State(desktop, ActionRunner(desktop, reactor), token)
+def makeState(
+    desktop: IDesktop,
+    clock: Any,
+    token: str | None = None,
+    recorder: IRecorder | None = None,
+) -> ServiceState:
+    """The state of a service driving DESKTOP, timing holds and waits on CLOCK."""
+    return ServiceState(desktop, ActionRunner(desktop, clock), token, recorder)

@@ -12,12 +12,12 @@ from twisted.application import strports
 from twisted.application.service import IService
 from twisted.python import usage
 
-from agentdesktop.desktop import DesktopConfig, X11Desktop
 from agentdesktop.recording import Recorder, RecorderConfig
-from agentdesktop.recordingweb import recordingChildren
 from agentdesktop.service import DesktopService, makeState
-from agentdesktop.vnc import vncChildren, vncListenService
-from agentdesktop.web import makeRoot, makeSite
+from agentdesktop.vnc.listener import vncListenService
+from agentdesktop.web.resource import makeSite
+from agentdesktop.web.root import makeRoot
+from agentdesktop.x11 import DesktopConfig, X11Desktop
 
 DEFAULT_LISTEN = "tcp:8790:interface=127.0.0.1"
 
@@ -86,7 +86,6 @@ class Options(usage.Options):
         ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
         ["xvnc", None, "Xvnc", "Xvnc binary."],
         ["xdotool", None, "xdotool", "xdotool binary."],
-        ["xhost", None, "xhost", "xhost binary."],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -144,7 +143,6 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             autostart=options["autostart"],
             xvnc=options["xvnc"],
             xdotool=options["xdotool"],
-            xhost=options["xhost"],
             runtimeDir=options["runtime-dir"],
         ),
     )
@@ -174,12 +172,9 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     desktop = makeDesktop(options, reactor)
-    state = makeState(desktop, reactor, options["token"])
-    state.recorder = makeRecorder(options, reactor, desktop)
+    state = makeState(desktop, reactor, options["token"], makeRecorder(options, reactor, desktop))
     svc = DesktopService(state)
-    site = makeSite(
-        makeRoot(state, extra={**recordingChildren(state), **vncChildren(state, reactor)})
-    )
+    site = makeSite(makeRoot(state, reactor))
     for endpoint in options["listen"]:
         strports.service(endpoint, site).setServiceParent(svc)
     if options["vnc-listen"]:

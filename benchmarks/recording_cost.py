@@ -25,7 +25,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from agentdesktop.desktop import DesktopConfig, X11Desktop
+from agentdesktop.x11 import DesktopConfig, X11Desktop
 from agentdesktop.recording import Recorder, RecorderConfig
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -57,19 +57,20 @@ class _UntilEOF(protocol.Protocol):
 
 
 async def serve(width: int, height: int, xvnc: str) -> None:
-    from agentdesktop.desktop import DesktopConfig, X11Desktop
     from agentdesktop.service import makeState
-    from agentdesktop.vnc import vncChildren, vncListenService
-    from agentdesktop.web import makeRoot, makeSite
-    from tests.test_vnc_integration import paintPattern
+    from agentdesktop.vnc.listener import vncListenService
+    from agentdesktop.web.resource import makeSite
+    from agentdesktop.web.root import makeRoot
+    from agentdesktop.x11 import DesktopConfig, X11Desktop
+    from tests.integration.harness import paintPattern
 
     desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=None, xvnc=xvnc))
     try:
         info = await desktop.start()
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         state = makeState(desktop, reactor)
         port = reactor.listenTCP(
-            0, makeSite(makeRoot(state, extra=vncChildren(state, reactor))), interface="127.0.0.1"
+            0, makeSite(makeRoot(state, reactor)), interface="127.0.0.1"
         )
         raw = vncListenService("tcp:0:interface=127.0.0.1", state, reactor)
         raw.startService()
@@ -152,7 +153,7 @@ def minimalRelay(path: str, port: int) -> None:
     TCP to the unix socket at PATH, bytes unchanged, one reused buffer, the
     same loopback send buffer as the service's.
     """
-    from agentdesktop.splice import LOOPBACK_SEND_BUFFER
+    from agentdesktop.vnc.splice import LOOPBACK_SEND_BUFFER
 
     server = socket.create_server(("127.0.0.1", port))
     buffer = bytearray(1 << 20)

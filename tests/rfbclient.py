@@ -20,7 +20,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.python.failure import Failure
 
-from agentdesktop.vnc import ReactorTimers, cancelTimers
+from agentdesktop.vnc.websocket import ReactorTimers, cancelTimers
 
 
 class ByteReader:

@@ -1,16 +1,16 @@
 """
 The X11 desktop: Xvnc (X server and VNC server in one), a window manager,
 autostart commands, input through xdotool and XTEST, screen grabs through
-python-xlib.  One L{X11Desktop} owns every process it starts.
+python-xlib.  One L{X11Desktop} owns every process it starts; the
+processes' lives are L{XvncProcess} and L{SupervisedProcess}, the desktop
+keeps the policy (when to start, restart, and what a failure means).
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,32 +20,28 @@ from typing import Any, TypeVar
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from agentdesktop import xserver
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import IDesktop
-from agentdesktop.process import Child, runTool
+from agentdesktop.interfaces import DesktopInfo, IDesktop
+from agentdesktop.outcome import Outcome
+from agentdesktop.process import SupervisedProcess, runTool
+from agentdesktop.x11 import session as xsession
+from agentdesktop.x11.worker import XWorker
+from agentdesktop.x11.xvnc import (
+    RFB_BANNER_PREFIX,
+    XvncOptions,
+    XvncProcess,
+    addLocalEntry,
+    displayNumber,
+    writeXauthority,
+    xvncArgv,
+)
 
 log = Logger()
 T = TypeVar("T")
-
-RFB_BANNER_PREFIX = b"RFB 003."
-
-
-@dataclass(frozen=True)
-class DesktopInfo:
-    """Where a running desktop is and how big it is."""
-
-    display: str
-    xauthority: str
-    rfbSocket: str
-    width: int
-    height: int
 
 
 @dataclass
@@ -59,32 +55,13 @@ class DesktopConfig:
     autostart: Sequence[Sequence[str]] = ()
     xvnc: str = "Xvnc"
     xdotool: str = "xdotool"
-    xhost: str = "xhost"
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
     stopGrace: float = 5.0
+    #: How long to wait for the window manager to announce itself.
+    wmTimeout: float = 5.0
     extraEnv: dict[str, str] = field(default_factory=dict)
-
-
-def writeXauthority(path: str, cookie: bytes) -> None:
-    """
-    Write an X authority file holding COOKIE for any display (FamilyWild,
-    empty display number), readable by its owner only.
-    """
-    def counted(b: bytes) -> bytes:
-        return struct.pack(">H", len(b)) + b
-
-    entry = (
-        struct.pack(">H", 0xFFFF)
-        + counted(b"")
-        + counted(b"")
-        + counted(b"MIT-MAGIC-COOKIE-1")
-        + counted(cookie)
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(entry)
 
 
 class _BannerProtocol(protocol.Protocol):
@@ -104,57 +81,49 @@ class _BannerProtocol(protocol.Protocol):
             self.done.errback(DesktopError("VNC socket closed before its banner"))
 
 
-class _XWorker:
+class XConnections:
     """
-    One thread with its own X connection; X calls are made in that thread
-    only.  A failed call drops the connection so the next one reconnects.
+    The service's own connections to the desktop: two X connections, each
+    in its own worker thread (input, and the screen), and the RFB banner
+    check.  Tests replace it (L{agentdesktop.testing.FakeXConnections}).
     """
 
-    def __init__(self, reactor: Any, name: str) -> None:
+    def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
-        self.pool = ThreadPool(1, 1, name=name)
-        self.session: xserver.XSession | None = None
-        self.key: object = None
-        self.started = False
+        self.workers = {
+            "input": XWorker(reactor, "agentdesktop-input"),
+            "screen": XWorker(reactor, "agentdesktop-screen"),
+        }
 
     def start(self) -> None:
-        if not self.started:
-            self.pool.start()
-            self.started = True
+        for worker in self.workers.values():
+            worker.start()
 
     def stop(self) -> None:
-        if self.started:
-            self.started = False
-            self.pool.callInThread(self._close)
-            self.pool.stop()
+        for worker in self.workers.values():
+            worker.stop()
 
-    def _close(self) -> None:
-        if self.session is not None:
-            self.session.close()
-            self.session = None
-
-    def run(
-        self, key: object, displayName: str, f: Callable[..., T], *args: Any
+    def call(
+        self, lane: str, key: object, info: DesktopInfo, f: Callable[..., T], *args: Any
     ) -> defer.Deferred[T]:
         """
-        Call C{f(session, *args)} in the worker thread.  KEY names one X
-        server's life: a new key (a restarted Xvnc may reuse the display
-        number) means a new connection.
+        C{f(session, *args)} on LANE's connection (C{"input"} or
+        C{"screen"}) to INFO's display; KEY names the X server's life.
         """
+        return self.workers[lane].run(key, info.display, info.xauthority, f, *args)
 
-        def work() -> T:
-            if self.session is not None and self.key is not key:
-                self._close()
-            if self.session is None:
-                self.session = xserver.XSession(displayName)
-                self.key = key
+    async def banner(self, path: str) -> bytes:
+        """The first 12 bytes the RFB socket at PATH sends."""
+        last: BaseException | None = None
+        for _ in range(40):
+            proto = _BannerProtocol()
             try:
-                return f(self.session, *args)
-            except BaseException:
-                self._close()
-                raise
-
-        return deferToThreadPool(self.reactor, self.pool, work)
+                await connectProtocol(UNIXClientEndpoint(self.reactor, path), proto)
+                return await proto.done
+            except Exception as e:
+                last = e
+                await deferLater(self.reactor, 0.05, lambda: None)
+        raise DesktopError(f"VNC socket did not answer: {last}")
 
 
 @implementer(IDesktop)
@@ -164,18 +133,17 @@ class X11Desktop:
     start among concurrent callers, and after Xvnc died starts a fresh one.
     """
 
-    def __init__(self, reactor: Any, config: DesktopConfig) -> None:
+    def __init__(self, reactor: Any, config: DesktopConfig, x: Any = None) -> None:
         self.reactor = reactor
         self.config = config
         self.info: DesktopInfo | None = None
-        self._xvnc: Child | None = None
-        self._wm: Child | None = None
-        self._autostart: list[Child] = []
-        self._starting: list[defer.Deferred[DesktopInfo]] | None = None
+        self._xvnc: XvncProcess | None = None
+        self._wm: SupervisedProcess | None = None
+        self._autostart: list[SupervisedProcess] = []
+        self._starting: Outcome[DesktopInfo] | None = None
         self._stopping = False
         self._dir: str | None = None
-        self._input = _XWorker(reactor, "agentdesktop-input")
-        self._screen = _XWorker(reactor, "agentdesktop-screen")
+        self.x: XConnections = x if x is not None else XConnections(reactor)
         self._resizePool: ThreadPoolExecutor | None = None
         self._env: dict[str, str] = {}
 
@@ -184,6 +152,11 @@ class X11Desktop:
     @property
     def running(self) -> bool:
         return self.info is not None and self._xvnc is not None and not self._xvnc.exited
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of programs on this desktop (DISPLAY, XAUTHORITY, ...)."""
+        return dict(self._env)
 
     def _wmNeeded(self) -> bool:
         return bool(self.config.windowManager) and (self._wm is None or self._wm.exited)
@@ -194,31 +167,36 @@ class X11Desktop:
         if self.running and not self._wmNeeded():
             assert self.info is not None
             return defer.succeed(self.info)
-        d: defer.Deferred[DesktopInfo] = defer.Deferred()
-        if self._starting is not None:
-            self._starting.append(d)
-            return d
-        self._starting = [d]
-        defer.Deferred.fromCoroutine(self._start()).addBoth(self._started)
-        return d
+        starting = self._starting
+        if starting is None:
+            starting = self._starting = Outcome()
+            d = defer.Deferred.fromCoroutine(self._start())
+            d.addBoth(self._startEnded)
+            starting.run(d)
+        return starting.wait()
 
-    def _started(self, result: DesktopInfo | Failure) -> None:
-        waiters, self._starting = self._starting or [], None
+    def _startEnded(self, result: DesktopInfo | Failure) -> DesktopInfo | Failure:
+        self._starting = None
         if isinstance(result, Failure):
             log.failure("Desktop failed to start", result)
             if not result.check(DesktopError):
-                result = Failure(DesktopError(str(result.value) or repr(result.value)))
-        for d in waiters:
-            d.callback(result) if not isinstance(result, Failure) else d.errback(result)
+                return Failure(DesktopError(result.getErrorMessage() or repr(result.value)))
+        return result
 
     async def _start(self) -> DesktopInfo:
-        if not self.running:
+        fresh = not self.running
+        if fresh:
             await self._startX()
         if self._wmNeeded():
             if self._wm is not None:
                 log.info("Window manager exited; starting it again")
-            self._startWM()
+            assert self.config.windowManager
+            self._wm = self._spawn("window manager", self.config.windowManager)
             await self._waitForWM()
+        if fresh:
+            # After the window manager, so that their windows are managed.
+            for command in self.config.autostart:
+                self._spawn("autostart", command, into=self._autostart)
         assert self.info is not None
         return self.info
 
@@ -246,87 +224,26 @@ class X11Desktop:
         rfb = os.path.join(directory, "rfb.sock")
         if os.path.exists(rfb):
             os.unlink(rfb)
-        writeXauthority(xauth, secrets.token_bytes(16))
-        argv = [
-            cfg.xvnc,
-            "-displayfd", "3",
-            "-auth", xauth,
-            "-rfbunixpath", rfb,
-            "-rfbunixmode", "0600",
-            "-rfbport", "-1",
-            "-SecurityTypes", "None",
-            "-AlwaysShared",
-            "-AcceptSetDesktopSize=0",
-            # Viewers all come from one "host" (the unix socket); Xvnc's
-            # blacklist would refuse the fifth one connecting at once.
-            "-UseBlacklist=0",
-            "-geometry", f"{cfg.width}x{cfg.height}",
-            "-depth", str(cfg.depth),
-            "-nolisten", "tcp",
-            "-desktop", "agentdesktop",
-        ]
-        displayNumber: defer.Deferred[str] = defer.Deferred()
-        received = bytearray()
-
-        def onData(fd: int, data: bytes) -> None:
-            if fd == 3 and not displayNumber.called:
-                received.extend(data)
-                if b"\n" in received:
-                    displayNumber.callback(received.split(b"\n")[0].decode().strip())
-
+        cookie = secrets.token_bytes(16)
+        writeXauthority(xauth, cookie)
         env = self._baseEnv()
+        xvnc = XvncProcess(self.reactor, cfg.startTimeout)
+        argv = xvncArgv(XvncOptions(cfg.xvnc, cfg.width, cfg.height, cfg.depth, xauth, rfb))
         try:
-            xvnc = Child(
-                self.reactor, self.reactor, "Xvnc", argv, env,
-                childFDs={0: "w", 1: "r", 2: "r", 3: "r"},
-            )
+            xvnc.spawn(self.reactor, argv, env)
         except OSError as e:
             raise DesktopError(f"cannot run {cfg.xvnc}: {e}") from None
-        xvnc.onData = onData
         self._xvnc = xvnc
-
-        def early(reason: BaseException) -> None:
-            if not displayNumber.called:
-                lines = [
-                    line.strip() for line in xvnc.stderrText().splitlines()
-                    if line.strip() not in ("", "(EE)") and "warning" not in line
-                ]
-                displayNumber.errback(
-                    DesktopError(
-                        "Xvnc exited before its display was ready: "
-                        + (" / ".join(lines[-3:]) or "no output")
-                    )
-                )
-
-        xvnc.whenEnded().addCallback(early)
-        timer = self.reactor.callLater(
-            cfg.startTimeout, lambda: None if displayNumber.called else displayNumber.cancel()
-        )
+        display = await xvnc.displayReady()
         try:
-            number = await displayNumber
-        except defer.CancelledError:
-            await xvnc.kill()
-            raise DesktopError("Xvnc did not report its display in time") from None
-        finally:
-            if timer.active():
-                timer.cancel()
-        display = f":{number}"
-        self._env = dict(env, DISPLAY=display, XAUTHORITY=xauth)
-        try:
-            # Our own X connections (python-xlib) cannot use a FamilyWild
-            # cookie; let this user in by identity, as any process of this
-            # user could read the cookie file anyway.
-            user = pwd.getpwuid(os.getuid()).pw_name
-            await runTool(
-                self.reactor, self.reactor,
-                [cfg.xhost, f"+si:localuser:{user}"], self._env, cfg.toolTimeout,
-            )
-            banner = await self._readBanner(rfb)
+            addLocalEntry(xauth, cookie, displayNumber(display))
+            self._env = dict(env, DISPLAY=display, XAUTHORITY=xauth)
+            banner = await self.x.banner(rfb)
             if not banner.startswith(RFB_BANNER_PREFIX):
                 raise DesktopError(f"unexpected VNC banner {banner!r}")
-            self._input.start()
-            self._screen.start()
-            width, height = await self._screen.run(xvnc, display, xserver.XSession.size)
+            self.x.start()
+            provisional = DesktopInfo(display, xauth, rfb, cfg.width, cfg.height)
+            width, height = await self.x.call("screen", xvnc, provisional, xsession.XSession.size)
         except BaseException:
             await xvnc.kill()
             raise
@@ -336,50 +253,37 @@ class X11Desktop:
             "Desktop {display} is up ({width}x{height}), VNC on {rfb}",
             display=display, width=width, height=height, rfb=rfb,
         )
-        for command in cfg.autostart:
-            self._spawn("autostart", command, self._autostart)
-
-    async def _readBanner(self, path: str) -> bytes:
-        last: BaseException | None = None
-        for _ in range(40):
-            proto = _BannerProtocol()
-            try:
-                await connectProtocol(UNIXClientEndpoint(self.reactor, path), proto)
-                return await proto.done
-            except Exception as e:
-                last = e
-                await deferLater(self.reactor, 0.05, lambda: None)
-        raise DesktopError(f"VNC socket did not answer: {last}")
 
     def _baseEnv(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "XAUTHORITY")}
         env.update(self.config.extraEnv)
         return env
 
-    def _spawn(self, name: str, argv: Sequence[str], into: list[Child]) -> Child | None:
+    def _spawn(
+        self, name: str, argv: Sequence[str], into: list[SupervisedProcess] | None = None
+    ) -> SupervisedProcess | None:
+        """
+        Start a long-lived program on the desktop, kept in INTO while it
+        runs; log when it ends.
+        """
+        child = SupervisedProcess(name, self.reactor)
         try:
-            child = Child(self.reactor, self.reactor, name, argv, self._env)
+            child.spawn(self.reactor, argv, self._env)
         except OSError as e:
-            log.error("Cannot run {name} {argv}: {error}", name=name, argv=argv, error=e)
+            log.error("Cannot run {name} {argv}: {error}", name=name, argv=list(argv), error=e)
             return None
-        into.append(child)
+        if into is not None:
+            into.append(child)
 
         def ended(reason: BaseException) -> None:
-            if child in into:
+            if into is not None and child in into:
                 into.remove(child)
             if not self._stopping:
-                log.info(
-                    "{name} {argv} exited: {reason}",
-                    name=name, argv=list(argv), reason=str(reason),
-                )
+                log.info("{name} {argv} exited: {reason}", name=name, argv=list(argv),
+                         reason=str(reason))
 
         child.whenEnded().addCallback(ended)
         return child
-
-    def _startWM(self) -> None:
-        assert self.config.windowManager
-        holder: list[Child] = []
-        self._wm = self._spawn("window manager", self.config.windowManager, holder)
 
     async def _waitForWM(self) -> None:
         """
@@ -388,17 +292,17 @@ class X11Desktop:
         itself is used anyway.
         """
         assert self.info is not None
-        for _ in range(100):
+        for _ in range(max(1, int(self.config.wmTimeout / 0.05))):
             if self._wm is None or self._wm.exited:
                 return
-            if await self._screen.run(
-                self._xvnc, self.info.display, xserver.XSession.hasWindowManager
-            ):
+            if await self.x.call("screen", self._xvnc, self.info,
+                                 xsession.XSession.hasWindowManager):
                 return
             await deferLater(self.reactor, 0.05, lambda: None)
-        log.warn("The window manager did not announce itself within 5 s")
+        log.warn("The window manager did not announce itself within {s} s",
+                 s=self.config.wmTimeout)
 
-    def _xvncEnded(self, reason: BaseException, xvnc: Child) -> None:
+    def _xvncEnded(self, reason: BaseException, xvnc: XvncProcess) -> None:
         if self._stopping or xvnc is not self._xvnc:
             return
         log.warn(
@@ -412,8 +316,7 @@ class X11Desktop:
 
     async def _stopChildren(self) -> None:
         children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
-        ended = [c.terminate(self.config.stopGrace) for c in children]
-        await defer.gatherResults(ended)
+        await defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
         self._autostart = []
         self._wm = None
         self._xvnc = None
@@ -430,8 +333,7 @@ class X11Desktop:
                 log.failure("Releasing keys and buttons at shutdown failed")
         await self._stopChildren()
         self.info = None
-        self._input.stop()
-        self._screen.stop()
+        self.x.stop()
         if self._resizePool is not None:
             self._resizePool.shutdown(wait=False)
             self._resizePool = None
@@ -501,7 +403,7 @@ class X11Desktop:
     def keyUp(self, combo: Sequence[str]) -> defer.Deferred[None]:
         return self._xdo("keyup", "--delay", "0", "+".join(combo))
 
-    def _onX(self, worker: _XWorker, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+    def _onX(self, lane: str, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         try:
             info = self._require()
         except DesktopError as e:
@@ -512,16 +414,16 @@ class X11Desktop:
                 return failure
             return Failure(DesktopError(f"X request failed: {failure.getErrorMessage()}"))
 
-        return worker.run(self._xvnc, info.display, f, *args).addErrback(wrap)
+        return self.x.call(lane, self._xvnc, info, f, *args).addErrback(wrap)
 
     def typeText(self, text: str) -> defer.Deferred[None]:
-        return self._onX(self._input, xserver.XSession.typeText, text)
+        return self._onX("input", xsession.XSession.typeText, text)
 
     def pointer(self) -> defer.Deferred[tuple[int, int]]:
-        return self._onX(self._input, xserver.XSession.pointer)
+        return self._onX("input", xsession.XSession.pointer)
 
     def releaseAll(self) -> defer.Deferred[None]:
-        return self._onX(self._input, xserver.XSession.releaseAll)
+        return self._onX("input", xsession.XSession.releaseAll)
 
     def screenshot(
         self,
@@ -533,6 +435,5 @@ class X11Desktop:
         if self._resizePool is None:
             self._resizePool = ThreadPoolExecutor(2, thread_name_prefix="agentdesktop-resize")
         return self._onX(
-            self._screen, xserver.screenshot, region, size, format, quality, self._resizePool
+            "screen", xsession.screenshot, region, size, format, quality, self._resizePool
         )
-

@@ -6,30 +6,21 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
-import signal
 import subprocess
-from typing import Any
 
+import treq
 from PIL import Image, ImageChops
 from twisted.internet import defer
 from Xlib import XK, X
 
-from tests.realdesktop import DesktopTestCase, sleep
+from tests.integration.harness import DesktopTestCase, session, sleep
 
 TYPED = "-n \"double\" 'single' `tick` $HOME \\ é ü ß € 日本 🙂 end"
 
 
-def coroutine(f: Any) -> Any:
-    def run(self: Any) -> defer.Deferred[Any]:
-        return defer.Deferred.fromCoroutine(f(self))
-
-    run.__name__ = f.__name__
-    return run
-
-
 class Pointer(DesktopTestCase):
-    @coroutine
     async def test_clickLandsOnNativePixel(self) -> None:
         await self.startDesktop()
         await self.ok(action="left_click", coordinate=[640, 360], scaled_width=1280, scaled_height=720)
@@ -40,7 +31,6 @@ class Pointer(DesktopTestCase):
         self.assertEqual(out["output"], "x=911,y=429")
         self.assertEqual(self.pointerMask() & X.Button1Mask, 0)
 
-    @coroutine
     async def test_dragAndButtons(self) -> None:
         await self.startDesktop()
         await self.ok(action="left_click_drag", start_coordinate=[10, 10], coordinate=[300, 200])
@@ -57,7 +47,6 @@ class Pointer(DesktopTestCase):
 
 
 class Keyboard(DesktopTestCase):
-    @coroutine
     async def test_holdKeyPressesThenReleases(self) -> None:
         await self.startDesktop()
         shift = self.x.display.keysym_to_keycode(XK.string_to_keysym("Shift_L"))
@@ -67,12 +56,7 @@ class Keyboard(DesktopTestCase):
         await hold
         self.assertNotIn(shift, self.pressedKeycodes())
 
-    @coroutine
     async def test_holdKeyReleasedWhenClientGoesAway(self) -> None:
-        import json
-
-        import treq
-
         await self.startDesktop()
         alt = self.x.display.keysym_to_keycode(XK.string_to_keysym("Alt_L"))
         hold = treq.post(self.base + "action", json.dumps(
@@ -90,7 +74,6 @@ class Keyboard(DesktopTestCase):
         await self.ok(action="mouse_move", coordinate=[3, 4])
         self.assertEqual(self.x.pointer(), (3, 4))
 
-    @coroutine
     async def test_keyDownUpAndUnknownKey(self) -> None:
         await self.startDesktop()
         ctrl = self.x.display.keysym_to_keycode(XK.string_to_keysym("Control_L"))
@@ -101,7 +84,6 @@ class Keyboard(DesktopTestCase):
         code, out = await self.action(action="key", text="ctrl+nosuchkey")
         self.assertEqual((code, out["message"]), (400, 'Unknown key name: "nosuchkey".'))
 
-    @coroutine
     async def test_typingIsExact20Times(self) -> None:
         """
         Mixed ASCII and Unicode text typed into a real xterm 20 times in a
@@ -109,11 +91,7 @@ class Keyboard(DesktopTestCase):
         """
         await self.startDesktop()
         path = os.path.abspath(self.mktemp())
-        term = subprocess.Popen(
-            ["xterm", "-u8", "-geometry", "120x20+0+0", "-e", "sh", "-c", f"cat > '{path}'"],
-            env=self.env(), start_new_session=True,
-        )
-        self.addCleanup(lambda: term.poll() is None and os.killpg(term.pid, signal.SIGKILL))
+        self.spawn(["xterm", "-u8", "-geometry", "120x20+0+0", "-e", "sh", "-c", f"cat > '{path}'"])
         await self.waitForWindow("XTerm")
         await self.ok(action="left_click", coordinate=[100, 100])
         results = []
@@ -134,18 +112,13 @@ class Keyboard(DesktopTestCase):
 class Screen(DesktopTestCase):
     windowManager = None
 
-    @coroutine
     async def test_screenshotSizeAndContent(self) -> None:
         await self.startDesktop()
         first = await self.ok(action="screenshot", scaled_width=1280, scaled_height=720)
         self.assertEqual((first["screenshot_width"], first["screenshot_height"]), (1280, 720))
         before = Image.open(io.BytesIO(base64.b64decode(first["screenshot_data"])))
         self.assertEqual((before.format, before.size), ("PNG", (1280, 720)))
-        window = subprocess.Popen(
-            ["xterm", "-bg", "red", "-geometry", "80x24+600+300"], env=self.env(),
-            start_new_session=True,
-        )
-        self.addCleanup(lambda: window.poll() is None and os.killpg(window.pid, signal.SIGKILL))
+        self.spawn(["xterm", "-bg", "red", "-geometry", "80x24+600+300"])
         changed = None
         for _ in range(50):
             await sleep(0.1)
@@ -173,20 +146,16 @@ class Screen(DesktopTestCase):
 class SharedMemoryGrab(DesktopTestCase):
     geometry = (800, 600)
 
-    @coroutine
     async def test_equalsGetImage(self) -> None:
-        from agentdesktop.xserver import XSession
-        from agentdesktop.xshm import ShmGrabber
+        from agentdesktop.x11.xshm import ShmGrabber
 
         await self.startDesktop()
         subprocess.run(["xsetroot", "-solid", "#336699"], env=self.env(), check=True)
-        window = subprocess.Popen(["xterm", "-bg", "yellow", "-geometry", "40x10+50+60"],
-                                  env=self.env(), start_new_session=True)
-        self.addCleanup(lambda: window.poll() is None and os.killpg(window.pid, signal.SIGKILL))
+        self.spawn(["xterm", "-bg", "yellow", "-geometry", "40x10+50+60"])
         await self.waitForWindow("XTerm")
         shm = self.x.grab()
         self.assertIsInstance(self.x._shm, ShmGrabber)
-        plain = XSession(self.info.display)
+        plain = session(self.info)
         self.addCleanup(plain.close)
         plain._shm = False
         self.assertIsNone(ImageChops.difference(shm, plain.grab()).getbbox())
@@ -199,7 +168,6 @@ class SharedMemoryGrab(DesktopTestCase):
 class Restart(DesktopTestCase):
     windowManager = None
 
-    @coroutine
     async def test_freshDesktopAfterXvncDies(self) -> None:
         await self.startDesktop()
         old = self.desktop._xvnc

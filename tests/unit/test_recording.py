@@ -8,32 +8,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import tempfile
 from email import message_from_bytes
 from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet import defer, error, task
-from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from agentdesktop import process
-from agentdesktop.desktop import DesktopInfo
 from agentdesktop.errors import APIError, DesktopError
-from agentdesktop.interfaces import IRecorder
-from agentdesktop.recording import (
-    Recorder,
-    RecorderConfig,
-    RecordingResult,
-    fileSizeLimit,
-    playable,
-    recordArgv,
-)
-from agentdesktop.recordingweb import MultipartBody, recordingChildren
-from agentdesktop.web import State, makeRoot
+from agentdesktop.interfaces import DesktopInfo, IRecorder, RecordingResult
+from agentdesktop.recording import Recorder, RecorderConfig
+from agentdesktop.recording.ffmpeg import fileSizeLimit, playable, recordArgv
+from agentdesktop.service import makeState
+from agentdesktop.testing import FakeProcess, FakeProcessReactor, FakeRecorder
+from agentdesktop.web.recording import MultipartBody
+from agentdesktop.web.root import makeRoot
 
 RID = "6f1d2c3b-4a5e-4f60-8172-93a4b5c6d7e8"
 RID2 = "0b7b1a0e-2a39-4d3c-9d67-7f7c5b3f3a11"
@@ -41,72 +32,16 @@ RID3 = "a3bb189e-8bf9-3888-9912-ace4e6543002"
 PROBE_OK = json.dumps({"streams": [{"codec_name": "h264", "nb_read_packets": "30"}]}).encode()
 
 
-class FakeProcess:
-    def __init__(self, reactor: FakeProcessReactor, proto: Any, argv: list[str], env: dict[str, str]) -> None:
-        self.reactor = reactor
-        self.proto = proto
-        self.argv = argv
-        self.env = env
-        self.pid = reactor.nextPid
-        reactor.nextPid += 1
-        self.written = b""
-        self.ended = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def closeStdin(self) -> None:
-        pass
-
-    def signalProcess(self, sig: str) -> None:
-        self.reactor.signals.append((self.pid, sig))
-
-    def end(self, reason: BaseException | None = None) -> None:
-        self.ended = True
-        self.proto.processEnded(Failure(reason or error.ProcessDone(0)))
-
-    @property
-    def output(self) -> str:
-        return self.argv[-1]
+def output(proc: FakeProcess) -> str:
+    return proc.command[-1]
 
 
-class FakeProcessReactor:
-    """
-    Records every spawned process.  Recording ffmpegs stay running until a
-    test ends them; ffprobe answers C{probe}; the thumbnail ffmpeg writes
-    C{thumbnail} bytes (or fails when it is C{None}).
-    """
+def recorders(procs: FakeProcessReactor) -> list[FakeProcess]:
+    return [p for p in procs.spawned if "x11grab" in p.command]
 
-    def __init__(self) -> None:
-        self.nextPid = 2**30  # beyond any pid_max: a stray killpg finds nothing
-        self.spawned: list[FakeProcess] = []
-        self.probe = PROBE_OK
-        self.thumbnail: bytes | None = b"\xff\xd8jpeg\xff\xd9"
 
-    def spawnProcess(self, proto: Any, executable: str, args: list[str], env: Any = None,
-                     path: Any = None, uid: Any = None, gid: Any = None, usePTY: Any = False,
-                     childFDs: Any = None) -> FakeProcess:
-        p = FakeProcess(self, proto, list(args), dict(env or {}))
-        self.spawned.append(p)
-        proto.makeConnection(p)
-        if args[0] == "ffprobe":
-            proto.childDataReceived(1, self.probe)
-            p.end()
-        elif "-frames:v" in args:
-            if self.thumbnail is None:
-                p.end(error.ProcessTerminated(1))
-            else:
-                with open(p.output, "wb") as f:
-                    f.write(self.thumbnail)
-                p.end()
-        return p
-
-    @property
-    def recorders(self) -> list[FakeProcess]:
-        return [p for p in self.spawned if "x11grab" in p.argv]
-
-    def tools(self) -> list[FakeProcess]:
-        return [p for p in self.spawned if "x11grab" not in p.argv]
+def tools(procs: FakeProcessReactor) -> list[FakeProcess]:
+    return [p for p in procs.spawned if "x11grab" not in p.command]
 
 
 class FakeDesktop:
@@ -121,13 +56,28 @@ class FakeDesktop:
 
 class RecorderTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.signals: list[tuple[int, int]] = []
-        self.patch(process.os, "killpg", lambda pid, sig: self.signals.append((pid, sig)))
-        self.procs = FakeProcessReactor()
-        self.clock = task.Clock()
+        # ffprobe answers self.probe; the thumbnail ffmpeg writes
+        # self.thumbnail (or fails when it is None); recording ffmpegs run
+        # until the test ends them.
+        self.procs = self.clock = FakeProcessReactor()
+        self.procs.dieOnSignal = False
+        self.probe = PROBE_OK
+        self.thumbnail: bytes | None = b"\xff\xd8jpeg\xff\xd9"
+        self.procs.tools.append(self.answerTool)
         self.desktop = FakeDesktop()
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
+
+    def answerTool(self, argv: list[str]) -> tuple[bytes, BaseException | None] | None:
+        if argv[0] == "ffprobe":
+            return self.probe, None
+        if "-frames:v" in argv:
+            if self.thumbnail is None:
+                return b"", error.ProcessTerminated(1)
+            with open(argv[-1], "wb") as f:
+                f.write(self.thumbnail)
+            return b"", None
+        return None
 
     def recorder(self, **config: Any) -> Recorder:
         config.setdefault("directory", self.dir)
@@ -136,15 +86,15 @@ class RecorderTests(SynchronousTestCase):
     def start(self, recorder: Recorder, rid: str = RID, video: bytes = b"mp4 bytes") -> FakeProcess:
         d = recorder.start(rid)
         self.assertNoResult(d)
-        proc = self.procs.recorders[-1]
-        with open(proc.output, "wb") as f:
+        proc = recorders(self.procs)[-1]
+        with open(output(proc), "wb") as f:
             f.write(video)
         proc.proto.childDataReceived(2, b"Output #0, mp4, to 'x':\nPress [q] to stop\n")
         self.assertIsNone(self.successResultOf(d))
         return proc
 
-    def kills(self, proc: FakeProcess) -> list[int]:
-        return [sig for pid, sig in self.signals if pid == proc.pid]
+    def kills(self, proc: FakeProcess) -> list[str]:
+        return proc.signals
 
     def test_interface(self) -> None:
         verifyObject(IRecorder, self.recorder())
@@ -152,7 +102,7 @@ class RecorderTests(SynchronousTestCase):
     def test_startSpawnsFfmpeg(self) -> None:
         proc = self.start(self.recorder(fps=7, maxRecordingBytes=10_000_000))
         self.assertEqual(proc.argv[:5], ["setsid", "setpriv", "--pdeathsig", "KILL", "--"])
-        argv = proc.argv[5:]
+        argv = proc.command
         self.assertEqual(argv[0], "ffmpeg")
         self.assertIn("x11grab", argv)
         self.assertEqual(argv[argv.index("-i") + 1], ":42")
@@ -162,19 +112,19 @@ class RecorderTests(SynchronousTestCase):
         self.assertIn("+frag_keyframe+empty_moov+default_base_moof", argv)
         fs = int(argv[argv.index("-fs") + 1])
         self.assertTrue(8_500_000 <= fs < 10_000_000, fs)
-        self.assertEqual(proc.output, os.path.join(self.dir, RID + ".mp4"))
+        self.assertEqual(output(proc), os.path.join(self.dir, RID + ".mp4"))
         self.assertEqual((proc.env["DISPLAY"], proc.env["XAUTHORITY"]), (":42", "/x/auth"))
 
     def test_startRecordingIsNoop(self) -> None:
         r = self.recorder()
         self.start(r)
         self.successResultOf(r.start(RID))
-        self.assertEqual(len(self.procs.recorders), 1)
+        self.assertEqual(len(recorders(self.procs)), 1)
 
     def test_startFfmpegFails(self) -> None:
         r = self.recorder()
         d = r.start(RID)
-        proc = self.procs.recorders[0]
+        proc = recorders(self.procs)[0]
         proc.proto.childDataReceived(2, b":42: Can't open display\n")
         proc.end(error.ProcessTerminated(1))
         e = self.failureResultOf(d, APIError).value
@@ -185,9 +135,9 @@ class RecorderTests(SynchronousTestCase):
     def test_startTimeout(self) -> None:
         r = self.recorder(startTimeout=5)
         d = r.start(RID)
-        proc = self.procs.recorders[0]
+        proc = recorders(self.procs)[0]
         self.clock.advance(5)
-        self.assertEqual(self.kills(proc), [signal.SIGKILL])
+        self.assertEqual(self.kills(proc), ["KILL"])
         proc.end(error.ProcessTerminated(signal=9))
         self.assertEqual(self.failureResultOf(d, APIError).value.status, 500)
 
@@ -204,7 +154,7 @@ class RecorderTests(SynchronousTestCase):
         self.assertEqual((e.status, e.message), (500, "Failed to start recording."))
         self.assertIn("2 recordings are already active", e.detail)
         self.assertIn("--max-recordings", e.detail)
-        self.assertEqual(len(self.procs.recorders), 2)
+        self.assertEqual(len(recorders(self.procs)), 2)
 
     def test_stopWritesQ(self) -> None:
         r = self.recorder()
@@ -218,11 +168,11 @@ class RecorderTests(SynchronousTestCase):
         self.assertEqual(result.videoPath, os.path.join(self.dir, RID + ".mp4"))
         self.assertEqual(result.videoSize, len(b"mp4 bytes"))
         self.assertEqual(result.thumbnailPath, os.path.join(self.dir, RID + ".jpg"))
-        thumbArgv = [p.argv for p in self.procs.tools()][0]
+        thumbArgv = [p.argv for p in tools(self.procs)][0]
         self.assertEqual(thumbArgv[thumbArgv.index("-sseof") + 1], "-1")
         self.assertIn("scale='min(640,iw)':-2", thumbArgv)
         # A clean exit needs no probe, and nothing was killed.
-        self.assertFalse([p for p in self.procs.spawned if p.argv[0] == "ffprobe"])
+        self.assertFalse([p for p in self.procs.spawned if p.command[0] == "ffprobe"])
         # Only the periodic deletion is left; the kill timer is cancelled.
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
 
@@ -233,20 +183,21 @@ class RecorderTests(SynchronousTestCase):
         self.clock.advance(14.9)
         self.assertEqual(self.kills(proc), [])
         self.clock.advance(0.2)
-        self.assertEqual(self.kills(proc), [signal.SIGKILL])
+        self.assertEqual(self.kills(proc), ["KILL"])
         proc.end(error.ProcessTerminated(signal=9))
         self.assertEqual(self.successResultOf(d).videoSize, len(b"mp4 bytes"))
-        self.assertTrue([p for p in self.procs.spawned if p.argv[0] == "ffprobe"])
+        self.assertTrue([p for p in self.procs.spawned if p.command[0] == "ffprobe"])
 
     def test_killedAndUnplayable(self) -> None:
-        self.procs.probe = b'{"streams": []}'
+        self.probe = b'{"streams": []}'
         r = self.recorder(stopGrace=1)
         proc = self.start(r)
         d = r.stop(RID)
         self.clock.advance(1)
         proc.end(error.ProcessTerminated(signal=9))
         e = self.failureResultOf(d, APIError).value
-        self.assertEqual((e.status, e.message), (500, "Recording is corrupted."))
+        self.assertEqual((e.status, e.message, e.detail),
+                         (500, "Recording is corrupted.", "recording corrupted: process was force-killed"))
         # Twice: the same answer.
         e2 = self.failureResultOf(r.stop(RID), APIError).value
         self.assertEqual((e2.status, e2.message), (500, "Recording is corrupted."))
@@ -259,7 +210,37 @@ class RecorderTests(SynchronousTestCase):
 
     def test_stopUnknown(self) -> None:
         e = self.failureResultOf(self.recorder().stop(RID), APIError).value
-        self.assertEqual((e.status, e.message), (404, "Recording not found."))
+        self.assertEqual((e.status, e.message, e.detail), (404, "Recording not found.", "unknown recording ID"))
+
+    def test_stopFailsUnexpectedly(self) -> None:
+        """Anything else going wrong while finishing is 500 C{Failed to stop recording.}"""
+        r = self.recorder()
+        proc = self.start(r)
+
+        async def broken(rec: Any) -> int:
+            raise OSError("disk on fire")
+
+        self.patch(r, "_thumbnail", broken)
+        d = r.stop(RID)
+        proc.end()
+        e = self.failureResultOf(d, APIError).value
+        self.assertEqual((e.status, e.message, e.detail), (500, "Failed to stop recording.", "disk on fire"))
+        self.flushLoggedErrors(OSError)
+
+    def test_startInterruptedByShutdownIs503(self) -> None:
+        """
+        A start still waiting for ffmpeg when the service stops answers 503
+        (not the 500 of ffmpeg having been killed).
+        """
+        r = self.recorder()
+        d = r.start(RID)
+        proc = recorders(self.procs)[0]
+        closed = r.close()
+        self.assertEqual(self.kills(proc), ["KILL"])
+        proc.end(error.ProcessTerminated(signal=9))
+        e = self.failureResultOf(d, APIError).value
+        self.assertEqual((e.status, e.message), (503, "Desktop API is shutting down."))
+        self.successResultOf(closed)
 
     def test_stopTwiceSameResult(self) -> None:
         r = self.recorder()
@@ -291,7 +272,7 @@ class RecorderTests(SynchronousTestCase):
         self.assertEqual((e.status, e.message), (413, "Recording file exceeds maximum allowed size."))
 
     def test_thumbnailTooBig(self) -> None:
-        self.procs.thumbnail = b"j" * 50
+        self.thumbnail = b"j" * 50
         r = self.recorder(maxThumbnailBytes=49)
         proc = self.start(r)
         d = r.stop(RID)
@@ -299,7 +280,7 @@ class RecorderTests(SynchronousTestCase):
         self.assertIsNone(self.successResultOf(d).thumbnailPath)
 
     def test_thumbnailFails(self) -> None:
-        self.procs.thumbnail = None
+        self.thumbnail = None
         r = self.recorder()
         proc = self.start(r)
         d = r.stop(RID)
@@ -328,8 +309,8 @@ class RecorderTests(SynchronousTestCase):
         old = self.successResultOf(d)
         self.start(r, video=b"new video")
         self.assertFalse(os.path.exists(old.thumbnailPath))
-        self.assertEqual(len(self.procs.recorders), 2)
-        proc2 = self.procs.recorders[1]
+        self.assertEqual(len(recorders(self.procs)), 2)
+        proc2 = recorders(self.procs)[1]
         d = r.stop(RID)
         proc2.end()
         self.assertEqual(self.successResultOf(d).videoSize, len(b"new video"))
@@ -357,7 +338,7 @@ class RecorderTests(SynchronousTestCase):
         [own] = os.listdir(runtime)
         self.assertEqual(os.stat(os.path.join(runtime, own)).st_mode & 0o777, 0o700)
         d = r.close()
-        self.assertEqual(self.kills(proc), [signal.SIGKILL])
+        self.assertEqual(self.kills(proc), ["KILL"])
         self.assertNoResult(d)
         proc.end(error.ProcessTerminated(signal=9))
         self.successResultOf(d)
@@ -371,40 +352,17 @@ class RecorderTests(SynchronousTestCase):
         self.assertFalse(playable(b"garbage"))
         self.assertLess(fileSizeLimit(104857600), 104857600)
         self.assertGreater(fileSizeLimit(104857600), 94 * 1024 * 1024)
-        self.assertEqual(recordArgv(RecorderConfig(), ":1", "/r/x.mp4")[-1], "/r/x.mp4")
-
-
-@implementer(IRecorder)
-class FakeRecorder:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.results: dict[str, Any] = {}
-        self.activities = 0
-
-    def start(self, recordingId: str) -> defer.Deferred[None]:
-        self.started.append(recordingId)
-        if recordingId == RID3:
-            return defer.fail(APIError(500, "Failed to start recording.", "the limit is 5"))
-        return defer.succeed(None)
-
-    def stop(self, recordingId: str) -> defer.Deferred[RecordingResult]:
-        if recordingId not in self.results:
-            return defer.fail(APIError(404, "Recording not found."))
-        return defer.maybeDeferred(lambda: self.results[recordingId])
-
-    def activity(self) -> None:
-        self.activities += 1
-
-    def close(self) -> defer.Deferred[None]:
-        return defer.succeed(None)
+        self.assertEqual(recordArgv(RecorderConfig().ffmpegOptions, ":1", "/r/x.mp4")[-1], "/r/x.mp4")
 
 
 class ResourceTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.recorder = FakeRecorder()
+        self.recorder.failStart[RID3] = APIError(500, "Failed to start recording.", "the limit is 5")
         verifyObject(IRecorder, self.recorder)
-        self.state = State(FakeDesktop(), None, recorder=self.recorder)  # type: ignore[arg-type]
-        self.treq = StubTreq(makeRoot(self.state, extra=recordingChildren(self.state)))
+        clock = task.Clock()
+        self.state = makeState(FakeDesktop(), clock, recorder=self.recorder)  # type: ignore[arg-type]
+        self.treq = StubTreq(makeRoot(self.state, clock))
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
 
@@ -434,12 +392,31 @@ class ResourceTests(SynchronousTestCase):
             self.assertError(path, b'{"recording_id": ""}', 400, "Missing recording_id.")
             self.assertError(path, b'{"recording_id": "x"}', 400, "Invalid recording_id format.",
                              "recording_id must be a valid UUID.")
-        self.assertError("stop", json.dumps({"recording_id": RID}).encode(), 404, "Recording not found.")
+        self.assertError("stop", json.dumps({"recording_id": RID}).encode(), 404, "Recording not found.",
+                         "unknown recording ID")
         self.assertError("start", json.dumps({"recording_id": RID3}).encode(), 500,
                          "Failed to start recording.", "the limit is 5")
         self.state.shuttingDown = True
         self.assertError("start", json.dumps({"recording_id": RID}).encode(), 503,
                          "Desktop API is shutting down.")
+
+    def test_failureWhileShuttingDownIs503(self) -> None:
+        """
+        A handler whose work fails because the service began stopping
+        answers 503, whatever the failure was.
+        """
+        pending: defer.Deferred[None] = defer.Deferred()
+        self.patch(self.recorder, "start", lambda rid: pending)
+        d = self.treq.post("http://x/api/v0/desktop/recording/start",
+                           data=json.dumps({"recording_id": RID}).encode())
+        self.treq.flush()
+        self.state.shuttingDown = True
+        pending.errback(APIError(500, "Failed to start recording.", "ffmpeg ended by signal 9"))
+        self.treq.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, 503)
+        body = json.loads(self.successResultOf(self.treq.content(response)))
+        self.assertEqual(body, {"message": "Desktop API is shutting down."})
 
     def test_getNotAllowed(self) -> None:
         d = self.treq.get("http://x/api/v0/desktop/recording/start")

@@ -27,11 +27,14 @@ from twisted.web.resource import getChildForRequest
 from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
-from agentdesktop import splice, vnc
+from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
-from agentdesktop.web import State, makeRoot, makeSite
+from agentdesktop.vnc import listener, splice, viewer
+from agentdesktop.vnc import websocket as vnc
+from agentdesktop.web.resource import makeSite
+from agentdesktop.web.root import makeRoot
 from tests import rfbclient
-from tests.test_splice import drain
+from tests.unit.test_splice import drain
 
 URL = "ws://127.0.0.1:8790/api/v0/desktop/vnc"
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -140,7 +143,7 @@ class Splice:
     def open(self) -> Splice:
         """Take the connection the service made to "Xvnc" during the upgrade."""
         self.xvnc = self.case.xvnc.accept()
-        (self.session,) = self.case.children[b"vnc"].sessions  # type: ignore[attr-defined]
+        (self.session,) = self.case.vncEndpoint.sessions
         self.rfbTransport: splice.RFBSocket = self.session.rfb.transport
         return self
 
@@ -175,9 +178,10 @@ class VNCTestCase(SynchronousTestCase):
         self.xvnc = FakeXvnc(self)
         self.desktop = FakeDesktop(640, 480)
         self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
-        self.state = State(self.desktop, None)  # type: ignore[arg-type]
-        self.children = vnc.vncChildren(self.state, self.reactor)
-        self.site = makeSite(makeRoot(self.state, extra=self.children))
+        self.state = makeState(self.desktop, self.reactor)
+        self.root = makeRoot(self.state, self.reactor)
+        self.vncEndpoint = getChildForRequest(self.root, DummyRequest([b"api", b"v0", b"desktop", b"vnc"]))
+        self.site = makeSite(self.root)
         self.site.reactor = self.reactor
         self.site.timeOut = None
 
@@ -209,7 +213,7 @@ class VNCTestCase(SynchronousTestCase):
         self.assertIsNone(self.openSplice().client.websocket_protocol_in_use)
 
     def test_noCompression(self) -> None:
-        factory = self.children[b"vnc"].factory  # type: ignore[attr-defined]
+        factory = self.vncEndpoint.factory
         self.assertIsNone(factory.perMessageCompressionAccept([object()]))
         self.assertEqual(factory.maxMessagePayloadSize, 0)
         self.assertEqual(factory.maxFramePayloadSize, 0)
@@ -424,8 +428,8 @@ class RawListenerTests(SynchronousTestCase):
         self.xvnc = FakeXvnc(self)
         self.desktop = FakeDesktop(640, 480)
         self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
-        self.state = State(self.desktop, None)  # type: ignore[arg-type]
-        self.factory = vnc.RawRFBFactory(self.state, self.reactor)
+        self.state = makeState(self.desktop, self.reactor)
+        self.factory = listener.RawRFBFactory(self.state, self.reactor)
 
     def connect(self) -> tuple[Any, StringTransport]:
         viewer = self.factory.buildProtocol(PEER)
@@ -497,8 +501,9 @@ class ViewerPageTests(SynchronousTestCase):
         with open(os.path.join(self.noVNC, "core", "rfb.js"), "w") as f:
             f.write("export default class RFB {}\n")
         self.patch(os, "environ", dict(os.environ, AGENTDESKTOP_NOVNC_DIR=self.noVNC))
-        state = State(FakeDesktop(), None)  # type: ignore[arg-type]
-        self.treq = StubTreq(makeRoot(state, extra=vnc.vncChildren(state, MemoryReactorClock())))
+        reactor = MemoryReactorClock()
+        state = makeState(FakeDesktop(), reactor)
+        self.treq = StubTreq(makeRoot(state, reactor))
 
     def get(self, path: str) -> tuple[int, Any, bytes]:
         d = self.treq.get("http://localhost/api/v0/desktop/" + path)
@@ -518,7 +523,7 @@ class ViewerPageTests(SynchronousTestCase):
     def test_noVNCModules(self) -> None:
         """noVNC's files are served with a type browsers accept for modules."""
         request = DummyRequest([b"core", b"rfb.js"])
-        files = vnc.novncResource()
+        files = viewer.novncResource()
         self.successResultOf(_render(getChildForRequest(files, request), request))
         self.assertEqual(request.responseCode or 200, 200)
         self.assertEqual(
@@ -532,5 +537,5 @@ class ViewerPageTests(SynchronousTestCase):
         self.assertNotIn(b"rfb.js", body)
 
     def test_missingNoVNC(self) -> None:
-        resource = vnc.novncResource(self.mktemp())
-        self.assertIsInstance(resource, vnc._MissingNoVNC)
+        resource = viewer.novncResource(self.mktemp())
+        self.assertIsInstance(resource, viewer._MissingNoVNC)

@@ -12,11 +12,11 @@ from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from agentdesktop.actions import ActionRunner
 from agentdesktop.interfaces import IDesktop
 from agentdesktop.request import MAX_BODY_BYTES
+from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
-from agentdesktop.web import State, makeRoot
+from agentdesktop.web.root import makeRoot
 
 URL = "http://localhost/api/v0/desktop/"
 
@@ -25,8 +25,8 @@ class APITestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.desktop = FakeDesktop()
         self.clock = task.Clock()
-        self.state = State(self.desktop, ActionRunner(self.desktop, self.clock))
-        self.treq = StubTreq(makeRoot(self.state))
+        self.state = makeState(self.desktop, self.clock)
+        self.treq = StubTreq(makeRoot(self.state, self.clock))
 
     def request(self, method: str, path: str, raw: bytes | None = None,
                 headers: dict[str, list[str]] | None = None) -> tuple[int, Any]:
@@ -249,8 +249,9 @@ class Semantics(APITestCase):
 class Auth(SynchronousTestCase):
     def setUp(self) -> None:
         desktop = FakeDesktop()
-        self.state = State(desktop, ActionRunner(desktop, task.Clock()), token="s3cret")
-        self.treq = StubTreq(makeRoot(self.state))
+        clock = task.Clock()
+        self.state = makeState(desktop, clock, token="s3cret")
+        self.treq = StubTreq(makeRoot(self.state, clock))
 
     def code(self, url: str, headers: dict[str, list[str]] | None = None) -> int:
         d = self.treq.get(url, headers=headers)

@@ -15,13 +15,13 @@ from email import message_from_bytes
 from io import BytesIO
 from typing import Any
 
+import treq
 from PIL import Image
-from twisted.internet import defer, reactor, task
-from twisted.trial import unittest
+from twisted.internet import defer, reactor
 
-from agentdesktop.desktop import DesktopConfig, X11Desktop
 from agentdesktop.errors import APIError
 from agentdesktop.recording import Recorder, RecorderConfig
+from tests.integration.harness import DesktopTestCase, sleep
 
 
 def probe(path: str) -> dict[str, Any]:
@@ -42,29 +42,25 @@ def alive(pid: int) -> bool:
         return False
 
 
-class RecordingIntegrationTests(unittest.TestCase):
-    timeout = 120
+class RecordingIntegrationTests(DesktopTestCase):
+    geometry = (640, 480)
+    windowManager = None
 
-    async def _setUp(self, **config: Any) -> None:
-        self.desktop = X11Desktop(reactor, DesktopConfig(width=640, height=480, windowManager=None))
-        self.addCleanup(self.desktop.stop)
-        self.info = await self.desktop.start()
+    async def setUp(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="rec-test-")
         # Cleanups run last first: the directory must be empty by then.
         self.addCleanup(os.rmdir, self.dir)
-        self.recorder = Recorder(reactor, reactor, self.desktop, RecorderConfig(directory=self.dir, **config))
+        await self.startDesktop()
+        self.recorder = Recorder(reactor, reactor, self.desktop, RecorderConfig(directory=self.dir))
+        self.state.recorder = self.recorder
         self.addCleanup(self.recorder.close)
-        self.env = dict(os.environ, DISPLAY=self.info.display, XAUTHORITY=self.info.xauthority)
 
     async def _paint(self, seconds: float) -> None:
         colours = ["red", "green", "blue", "yellow", "white", "black"]
         steps = int(seconds / 0.5)
         for i in range(steps):
-            subprocess.run(["xsetroot", "-solid", colours[i % len(colours)]], env=self.env, check=True)
-            await task.deferLater(reactor, 0.5, lambda: None)
-
-    def setUp(self) -> defer.Deferred[None]:
-        return defer.Deferred.fromCoroutine(self._setUp())
+            subprocess.run(["xsetroot", "-solid", colours[i % len(colours)]], env=self.env(), check=True)
+            await sleep(0.5)
 
     def _ffmpegPids(self) -> list[int]:
         pids = []
@@ -73,14 +69,13 @@ class RecordingIntegrationTests(unittest.TestCase):
                 pids.append(rec.child.pid)
         return pids
 
-    @defer.inlineCallbacks
-    def test_recordAndStop(self):
+    async def test_recordAndStop(self) -> None:
         rid = str(uuid.uuid4())
         began = time.monotonic()
-        yield self.recorder.start(rid)
-        yield defer.Deferred.fromCoroutine(self._paint(3))
+        await self.recorder.start(rid)
+        await self._paint(3)
         wall = time.monotonic() - began
-        result = yield self.recorder.stop(rid)
+        result = await self.recorder.stop(rid)
         info = probe(result.videoPath)
         stream = info["streams"][0]
         self.assertEqual((stream["codec_name"], stream["pix_fmt"]), ("h264", "yuv420p"))
@@ -93,67 +88,55 @@ class RecordingIntegrationTests(unittest.TestCase):
             self.assertEqual(image.format, "JPEG")
             self.assertLessEqual(image.width, 640)
         self.assertEqual(os.path.basename(result.videoPath), rid + ".mp4")
-        again = yield self.recorder.stop(rid)
+        again = await self.recorder.stop(rid)
         self.assertEqual(again, result)
 
-    @defer.inlineCallbacks
-    def test_twoConcurrent(self):
+    async def test_twoConcurrent(self) -> None:
         a, b = str(uuid.uuid4()), str(uuid.uuid4())
-        yield defer.gatherResults([self.recorder.start(a), self.recorder.start(b)])
+        await defer.gatherResults([self.recorder.start(a), self.recorder.start(b)])
         self.assertEqual(len(self._ffmpegPids()), 2)
-        yield defer.Deferred.fromCoroutine(self._paint(2))
-        ra, rb = yield defer.gatherResults([self.recorder.stop(a), self.recorder.stop(b)])
+        await self._paint(2)
+        ra, rb = await defer.gatherResults([self.recorder.stop(a), self.recorder.stop(b)])
         self.assertNotEqual(ra.videoPath, rb.videoPath)
         for r in (ra, rb):
             self.assertEqual(probe(r.videoPath)["streams"][0]["codec_name"], "h264")
 
-    @defer.inlineCallbacks
-    def test_sigkillLeavesPlayableVideo(self):
+    async def test_sigkillLeavesPlayableVideo(self) -> None:
         rid = str(uuid.uuid4())
-        yield self.recorder.start(rid)
-        yield defer.Deferred.fromCoroutine(self._paint(3))
+        await self.recorder.start(rid)
+        await self._paint(3)
         [pid] = self._ffmpegPids()
         os.kill(pid, signal.SIGKILL)
-        result = yield self.recorder.stop(rid)
+        result = await self.recorder.stop(rid)
         info = probe(result.videoPath)
         self.assertEqual(info["streams"][0]["codec_name"], "h264")
         self.assertGreater(float(info["format"]["duration"]), 1.5)
 
-    @defer.inlineCallbacks
-    def test_closeDuringRecording(self):
+    async def test_closeDuringRecording(self) -> None:
         rid = str(uuid.uuid4())
-        yield self.recorder.start(rid)
+        await self.recorder.start(rid)
         pids = self._ffmpegPids()
         self.assertEqual(len(pids), 1)
-        yield task.deferLater(reactor, 1, lambda: None)
+        await sleep(1)
         self.assertTrue(os.listdir(self.dir))
-        yield self.recorder.close()
+        await self.recorder.close()
         self.assertFalse(alive(pids[0]))
         self.assertEqual(os.listdir(self.dir), [])
         with self.assertRaises(APIError):
-            yield self.recorder.start(str(uuid.uuid4()))
+            await self.recorder.start(str(uuid.uuid4()))
 
-    @defer.inlineCallbacks
-    def test_httpMultipart(self):
-        from treq.testing import StubTreq
-        from agentdesktop.recordingweb import recordingChildren
-        from agentdesktop.web import State, makeRoot
-
-        state = State(self.desktop, None, recorder=self.recorder)
-        treq = StubTreq(makeRoot(state, extra=recordingChildren(state)))
-        # StubTreq moves bytes only when flushed.
-        pump = task.LoopingCall(treq.flush)
-        pump.start(0.02)
-        self.addCleanup(pump.stop)
+    async def test_httpMultipart(self) -> None:
         rid = str(uuid.uuid4())
-        base = "http://x/api/v0/desktop/recording/"
-        response = yield treq.post(base + "start", data=json.dumps({"recording_id": rid.upper()}).encode())
-        self.assertEqual(response.code, 200, (yield treq.content(response)))
-        self.assertEqual((yield treq.json_content(response)), {"message": "Recording started."})
-        yield defer.Deferred.fromCoroutine(self._paint(2))
-        response = yield treq.post(base + "stop", data=json.dumps({"recording_id": rid}).encode())
+        base = self.base + "recording/"
+        response = await treq.post(base + "start", data=json.dumps({"recording_id": rid.upper()}).encode(),
+                                   pool=self.pool)
+        self.assertEqual(response.code, 200, (await response.content()))
+        self.assertEqual((await response.json()), {"message": "Recording started."})
+        await self._paint(2)
+        response = await treq.post(base + "stop", data=json.dumps({"recording_id": rid}).encode(),
+                                   pool=self.pool)
         self.assertEqual(response.code, 200)
-        body = yield treq.content(response)
+        body = await response.content()
         ctype = response.headers.getRawHeaders("content-type")[0]
         message = message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
         parts = message.get_payload()

@@ -14,11 +14,7 @@ import sys
 import time
 import urllib.request
 
-from twisted.application.service import IServiceMaker
-from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
-
-from agentdesktop import tap
 
 
 def descendants(pid: int) -> set[int]:
@@ -48,27 +44,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-class Plugin(SynchronousTestCase):
-    def test_found(self) -> None:
-        names = [p.tapname for p in getPlugins(IServiceMaker)]
-        self.assertIn("agentdesktop", names)
-
-    def test_badOptionsRefused(self) -> None:
-        from twisted.python.usage import UsageError
-
-        for argv in (["--geometry", "12x"], ["--depth", "7"], ["--recording-fps", "0"],
-                     ["--auth-token-file", "/nonexistent/token"]):
-            with self.assertRaises(UsageError, msg=argv):
-                tap.Options().parseOptions(argv)
-
-    def test_defaults(self) -> None:
-        options = tap.Options()
-        options.parseOptions([])
-        self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
-        self.assertEqual(options["geometry"], (1920, 1080))
-        self.assertEqual(options["window-manager"], ["openbox"])
-
-
 class Twistd(SynchronousTestCase):
     def test_serveThenSigtermLeavesNoChild(self) -> None:
         with socket.socket() as s:
@@ -84,7 +59,7 @@ class Twistd(SynchronousTestCase):
              "--listen", f"tcp:{port}:interface=127.0.0.1", "--runtime-dir", runtime,
              "--geometry", "1280x800"],
             stdout=log, stderr=subprocess.STDOUT,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
             start_new_session=True,
         )
         self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))

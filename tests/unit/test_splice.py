@@ -16,7 +16,7 @@ from twisted.protocols import policies
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from agentdesktop import splice
+from agentdesktop.vnc import splice
 
 
 class Recorder(protocol.Protocol):

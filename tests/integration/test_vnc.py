@@ -15,143 +15,33 @@ import tempfile
 from typing import Any
 
 import treq
-from PIL import Image, ImageChops
+from PIL import Image
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from twisted.internet import defer, error, protocol, reactor, task, threads
+from twisted.internet import defer, error, protocol, reactor, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
-from Xlib import X
 
-from agentdesktop.desktop import DesktopConfig, DesktopInfo, X11Desktop
-from agentdesktop.service import makeState
-from agentdesktop.splice import READ_SIZE, RFBSocket
-from agentdesktop.vnc import RawRFBFactory, VNCResource, vncChildren, vncListenService
-from agentdesktop.web import makeRoot, makeSite
-from agentdesktop.xserver import XSession
+from agentdesktop.vnc.splice import READ_SIZE, RFBSocket
+from agentdesktop.vnc.websocket import VNCEndpoint
 from tests import rfbclient
+from tests.integration.harness import (
+    CHROMIUM,
+    DesktopTestCase,
+    grab,
+    paintPattern,
+    paintSolid,
+    sleep,
+)
 
-#: Xvnc needs -UseBlacklist=0 (or a high -BlacklistThreshold) for more than
-#: four viewers connecting at once; AGENTDESKTOP_XVNC may name a wrapper.
-XVNC = os.environ.get("AGENTDESKTOP_XVNC") or "Xvnc"
-CHROMIUM = os.environ.get("AGENTDESKTOP_CHROMIUM") or shutil.which("chromium") or "chromium"
-
-
-def sleep(seconds: float) -> defer.Deferred[None]:
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-def paintPattern(display: str) -> None:
-    """Cover the root window with a noisy pattern (blocking; run in a thread)."""
-    x = XSession(display)
-    try:
-        w, h = x.size()
-        gradient = Image.linear_gradient("L")
-        image = Image.merge(
-            "RGB",
-            (
-                gradient.resize((w, h)),
-                gradient.rotate(90).resize((w, h)),
-                Image.effect_noise((w, h), 80).convert("L"),
-            ),
-        )
-        data = image.tobytes("raw", "BGRX")
-        pixmap = x.root.create_pixmap(w, h, x.screen.root_depth)
-        gc = pixmap.create_gc()
-        rows = max(1, (128 * 1024) // (w * 4))
-        for y in range(0, h, rows):
-            n = min(rows, h - y)
-            pixmap.put_image(gc, 0, y, w, n, X.ZPixmap, x.screen.root_depth, 0,
-                             data[y * w * 4 : (y + n) * w * 4])
-        x.root.change_attributes(background_pixmap=pixmap)
-        x.root.clear_area(0, 0, 0, 0)
-        x.display.sync()
-    finally:
-        x.close()
-
-
-def paintSolid(display: str, rgb: int) -> None:
-    x = XSession(display)
-    try:
-        x.root.change_attributes(background_pixel=rgb)
-        x.root.clear_area(0, 0, 0, 0)
-        x.display.sync()
-    finally:
-        x.close()
-
-
-def grab(display: str) -> Image.Image:
-    x = XSession(display)
-    try:
-        return x.grab()
-    finally:
-        x.close()
-
-
-class VNCDesktopTestCase(TestCase):
-    timeout = 120
+class VNCDesktopTestCase(DesktopTestCase):
     geometry = (640, 480)
+    windowManager = None
 
-    async def startDesktop(self, token: str | None = None, tls: Any = None) -> DesktopInfo:
-        runtime = self.mktemp()
-        os.makedirs(runtime)
-        self.desktop = X11Desktop(
-            reactor,
-            DesktopConfig(
-                width=self.geometry[0], height=self.geometry[1],
-                windowManager=None, runtimeDir=runtime, xvnc=XVNC,
-            ),
-        )
-        self.addCleanup(self.desktop.stop)
-        self.info = await self.desktop.start()
-        self.state = makeState(self.desktop, reactor, token)
-        self.children = vncChildren(self.state, reactor)
-        site = makeSite(makeRoot(self.state, extra=self.children))
-        if tls is None:
-            port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        else:
-            port = reactor.listenSSL(0, site, tls, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.port = port.getHost().port
-        scheme = "s" if tls is not None else ""
-        self.base = f"http{scheme}://127.0.0.1:{self.port}/api/v0/desktop/"
-        self.wsURL = f"ws{scheme}://127.0.0.1:{self.port}/api/v0/desktop/vnc"
-        return self.info
-
-    async def viewer(
-        self, protocols: list[str] | None = None, tls: Any = None
-    ) -> tuple[rfbclient.RFBClient, Any]:
-        client, proto = await rfbclient.connectWebSocket(reactor, self.wsURL, protocols, tls)
-        self.addCleanup(self.closeWebSocket, proto)
-        await client.handshake()
-        return client, proto
-
-    async def rawViewer(self) -> tuple[rfbclient.RFBClient, Any, RawRFBFactory]:
-        """A raw listener (as --vnc-listen makes) and an RFB client through it."""
-        svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
-        svc.startService()
-        self.addCleanup(svc.stopService)
-        port = await svc._waitingForPort  # type: ignore[attr-defined]
-        client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
-        self.addCleanup(proto.transport.loseConnection)
-        await client.handshake()
-        return client, proto, svc.factory  # type: ignore[attr-defined]
-
-    async def closeWebSocket(self, proto: Any) -> None:
-        if proto.transport is not None and proto.state != proto.STATE_CLOSED:
-            proto.transport.abortConnection()
-        await proto.closedWith
-
-    def assertSameImage(self, got: Image.Image, want: Image.Image) -> None:
-        self.assertEqual(got.size, want.size)
-        self.assertIsNone(ImageChops.difference(got.convert("RGB"), want).getbbox())
-
-    async def fullUpdate(self, client: rfbclient.RFBClient) -> Image.Image:
-        client.requestUpdate(incremental=False)
-        rects = await client.readUpdate()
-        covered = sum(w * h for _, _, w, h in rects)
-        self.assertGreaterEqual(covered, client.width * client.height)
-        return client.image()
+    def vncEndpoint(self) -> VNCEndpoint:
+        endpoint = self.root.getStaticEntity(b"api").getStaticEntity(b"v0") \
+            .getStaticEntity(b"desktop").getStaticEntity(b"vnc")
+        assert isinstance(endpoint, VNCEndpoint)
+        return endpoint
 
 
 class WebSocketTests(VNCDesktopTestCase):
@@ -161,12 +51,12 @@ class WebSocketTests(VNCDesktopTestCase):
         python-xlib grab of the same screen pixel for pixel.
         """
         info = await self.startDesktop()
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         client, proto = await self.viewer()
         self.assertEqual((client.width, client.height), self.geometry)
         self.assertIsNone(proto.websocket_protocol_in_use)
         got = await self.fullUpdate(client)
-        want = await threads.deferToThread(grab, info.display)
+        want = await threads.deferToThread(grab, info)
         self.assertSameImage(got, want)
 
     async def test_binarySubprotocol(self) -> None:
@@ -177,8 +67,8 @@ class WebSocketTests(VNCDesktopTestCase):
     async def test_tenViewers(self) -> None:
         """Ten viewers at once, each with its own RFB connection, all correct."""
         info = await self.startDesktop()
-        await threads.deferToThread(paintPattern, info.display)
-        want = await threads.deferToThread(grab, info.display)
+        await threads.deferToThread(paintPattern, info)
+        want = await threads.deferToThread(grab, info)
 
         async def one() -> Image.Image:
             client, _ = await self.viewer()
@@ -187,8 +77,7 @@ class WebSocketTests(VNCDesktopTestCase):
         images = await defer.gatherResults(
             [defer.Deferred.fromCoroutine(one()) for _ in range(10)], consumeErrors=True
         )
-        vncResource = self.children[b"vnc"]
-        assert isinstance(vncResource, VNCResource)
+        vncResource = self.vncEndpoint()
         self.assertEqual(len(vncResource.sessions), 10)
         self.assertEqual(len({id(s.rfb) for s in vncResource.sessions}), 10)
         for image in images:
@@ -197,8 +86,7 @@ class WebSocketTests(VNCDesktopTestCase):
     async def test_closingViewerClosesRFB(self) -> None:
         await self.startDesktop()
         client, proto = await self.viewer()
-        vncResource = self.children[b"vnc"]
-        assert isinstance(vncResource, VNCResource)
+        vncResource = self.vncEndpoint()
         (session,) = vncResource.sessions
         rfb = session.rfb
         proto.sendClose(code=1000)
@@ -258,12 +146,12 @@ class TLSTests(VNCDesktopTestCase):
         keyPEM, certPEM = selfSignedLocalhost()
         server = ssl.PrivateCertificate.loadPEM(keyPEM + certPEM).options()
         info = await self.startDesktop(tls=server)
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         trust = ssl.optionsForClientTLS("localhost", trustRoot=ssl.Certificate.loadPEM(certPEM))
         client, proto = await self.viewer(tls=trust)
         for _ in range(3):
             got = await self.fullUpdate(client)
-        want = await threads.deferToThread(grab, info.display)
+        want = await threads.deferToThread(grab, info)
         self.assertSameImage(got, want)
 
 
@@ -303,16 +191,15 @@ class SlowViewerTests(VNCDesktopTestCase):
         self.assertLessEqual(largest, bound)
         self.assertLess(client.reader.received, self.info.width * self.info.height * 4)
         clientTransport.resumeProducing()
-        want = await threads.deferToThread(grab, self.info.display)
+        want = await threads.deferToThread(grab, self.info)
         await client.readUpdate()
         self.assertSameImage(client.image(), want)
 
     async def test_slowWebSocketViewerBoundedMemory(self) -> None:
         info = await self.startDesktop()
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         client, proto = await self.viewer()
-        vncResource = self.children[b"vnc"]
-        assert isinstance(vncResource, VNCResource)
+        vncResource = self.vncEndpoint()
         (session,) = vncResource.sessions
         await self.assertStalledViewerBounded(
             session.transport, session.rfb.transport, proto.transport, client
@@ -321,7 +208,7 @@ class SlowViewerTests(VNCDesktopTestCase):
     async def test_slowRawViewerBoundedMemory(self) -> None:
         """The same through the raw RFB listener (--vnc-listen)."""
         info = await self.startDesktop()
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         client, proto, factory = await self.rawViewer()
         (viewer,) = factory.sessions
         await self.assertStalledViewerBounded(
@@ -332,10 +219,10 @@ class SlowViewerTests(VNCDesktopTestCase):
 class RawListenerTests(VNCDesktopTestCase):
     async def test_rawListener(self) -> None:
         info = await self.startDesktop()
-        await threads.deferToThread(paintPattern, info.display)
+        await threads.deferToThread(paintPattern, info)
         client, _, _ = await self.rawViewer()
         got = await self.fullUpdate(client)
-        want = await threads.deferToThread(grab, info.display)
+        want = await threads.deferToThread(grab, info)
         self.assertSameImage(got, want)
 
 
@@ -468,7 +355,7 @@ class BrowserTests(VNCDesktopTestCase):
         """
         info = await self.startDesktop()
         colour = (0x12, 0xAB, 0x34)
-        await threads.deferToThread(paintSolid, info.display, 0x12AB34)
+        await threads.deferToThread(paintSolid, info, 0x12AB34)
         cdp = await self.startChromium()
         await cdp.call("Page.navigate", url=self.base)
         seen = await self.waitFor(cdp, CANVAS_PIXEL, lambda v: v and tuple(v["rgb"]) == colour)
@@ -476,8 +363,7 @@ class BrowserTests(VNCDesktopTestCase):
         self.assertEqual(tuple(seen["rgb"]), colour)
         self.assertEqual((seen["width"], seen["height"]), self.geometry)
         self.assertEqual(seen["status"], "Connected")
-        vncResource = self.children[b"vnc"]
-        assert isinstance(vncResource, VNCResource)
+        vncResource = self.vncEndpoint()
         (first,) = vncResource.sessions
 
         viewOnly = await self.waitFor(
@@ -507,7 +393,7 @@ class BrowserTests(VNCDesktopTestCase):
         noVNC's modules and /vnc all get in.
         """
         info = await self.startDesktop(token="s3cret-token")
-        await threads.deferToThread(paintSolid, info.display, 0x3456CD)
+        await threads.deferToThread(paintSolid, info, 0x3456CD)
         cdp = await self.startChromium()
         await cdp.call("Page.navigate", url=self.base + "?token=s3cret-token")
         seen = await self.waitFor(

@@ -1,38 +1,34 @@
 """
-VNC for viewers: C{GET /api/v0/desktop/vnc} (RFB over WebSocket), an
-optional raw RFB listener, and the noVNC viewer page.
+VNC for viewers over WebSocket: C{GET /api/v0/desktop/vnc}.
 
 Every viewer gets its own connection to the desktop's RFB socket.  Bytes
 are spliced unchanged both ways with Twisted's producer/consumer flow
 control: when one side cannot keep up, reading from the other pauses, so a
 slow viewer costs a bounded amount of memory.  The byte-moving itself (the
 RFB socket's transport and the pump toward the viewer) is in
-L{agentdesktop.splice}.
+L{agentdesktop.vnc.splice}.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable
-from importlib import resources as importlib_resources
 from typing import Any, cast
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionRequest
-from twisted.application import strports
-from twisted.application.service import IService
-from twisted.internet import defer, protocol
+from twisted.internet import protocol
 from twisted.internet.interfaces import ITransport
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import resource, server, static
+from twisted.web import server
 
 from agentdesktop.errors import APIError
-from agentdesktop.splice import ViewerPump, connectUnix
-from agentdesktop.web import State, ensureDesktop, writeError
+from agentdesktop.state import ServiceState
+from agentdesktop.vnc.splice import ViewerPump, connectUnix
+from agentdesktop.web.resource import TAKEN_OVER, Call, Endpoint, ensureDesktop
 
 log = Logger()
 
@@ -143,7 +139,7 @@ def _describe(e: OSError | None) -> str:
     return e.strerror or str(e)
 
 
-async def startAndConnect(state: State, reactor: Any) -> RFBConnection:
+async def startAndConnect(state: ServiceState, reactor: Any) -> RFBConnection:
     """
     Make sure the desktop runs and open a new RFB connection to it.
 
@@ -316,218 +312,37 @@ class _Bound:
         return proto
 
 
-class VNCResource(resource.Resource):
+class VNCEndpoint(Endpoint):
     """
     C{GET /api/v0/desktop/vnc}: start the desktop, connect to its RFB
     socket, then accept the WebSocket and splice.
     """
 
-    isLeaf = True
-
-    def __init__(self, state: State, reactor: Any) -> None:
-        super().__init__()
-        self.state = state
+    def __init__(self, state: ServiceState, reactor: Any) -> None:
+        super().__init__(state)
         self.reactor = reactor
         self.factory = makeWebSocketFactory(reactor)
         #: The open viewer connections.
         self.sessions: set[RFBWebSocketProtocol] = set()
 
-    def render(self, request: server.Request) -> Any:  # type: ignore[override]
-        gone = [False]
-        request.notifyFinish().addBoth(lambda _: gone.__setitem__(0, True))
-
-        async def respond() -> None:
-            try:
-                if self.state.shuttingDown:
-                    raise APIError(503, "Desktop API is shutting down.")
-                if request.method not in (b"GET", b"HEAD"):
-                    request.setHeader(b"allow", b"GET")
-                    raise APIError(405, "Method not allowed.", "Use GET for this path.")
-                rfb = await startAndConnect(self.state, self.reactor)
-            except APIError as e:
-                if not gone[0]:
-                    writeError(request, e)
-                    request.finish()
-                return
-            except Exception:
-                log.failure("Unexpected error opening a VNC session")
-                if not gone[0]:
-                    writeError(request, APIError(500, "Internal error.", "see the service log"))
-                    request.finish()
-                return
-            if gone[0] or request.channel is None or request.channel.transport is None:
-                rfb.close()
-                return
-            if b"websocket" not in (request.getHeader(b"upgrade") or b"").lower():
-                # Same order as the reference API: desktop, VNC, then accept.
-                rfb.close()
-                request.setHeader(b"upgrade", b"websocket")
-                writeError(
-                    request,
-                    APIError(426, "WebSocket upgrade required.",
-                             "Connect with a WebSocket client such as noVNC."),
-                )
-                request.finish()
-                return
-            result = WebSocketResource(_Bound(self.factory, rfb, self.sessions)).render(request)
-            if result is not server.NOT_DONE_YET:
-                # Not an upgrade autobahn could take over (e.g. HTTP/2).
-                rfb.close()
-                if isinstance(result, bytes):
-                    request.write(result)
-                request.finish()
-
-        defer.Deferred.fromCoroutine(respond())
-        return server.NOT_DONE_YET
-
-
-# -- raw RFB listener
-
-
-class _RawViewer(protocol.Protocol):
-    factory: RawRFBFactory
-
-    def __init__(self, state: State, reactor: Any) -> None:
-        self.state = state
-        self.reactor = reactor
-        self.rfb: RFBConnection | None = None
-        self.closed = False
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        # RFB is request/response: do not let Nagle hold an update's tail.
-        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
-        if setNoDelay is not None:
-            setNoDelay(True)
-        self.transport.pauseProducing()  # type: ignore[attr-defined]
-        defer.Deferred.fromCoroutine(self._connect())
-
-    async def _connect(self) -> None:
-        try:
-            rfb = await startAndConnect(self.state, self.reactor)
-        except Exception as e:
-            detail = e.detail if isinstance(e, APIError) else repr(e)
-            log.error("Raw VNC viewer refused: {detail}", detail=detail)
-            if self.transport is not None:
-                self.transport.loseConnection()
-            return
-        if self.closed:
+    async def handle_GET(self, call: Call) -> Any:
+        request = call.request
+        call.action = "vnc"
+        rfb = await startAndConnect(self.state, self.reactor)
+        if call.gone or request.channel is None or request.channel.transport is None:
             rfb.close()
-            return
-        self.rfb = rfb
-        assert self.transport is not None
-        transport = self.transport
-        self.factory.sessions.add(self)
-        rfb.attach(transport, transport.loseConnection)
-        self.transport.resumeProducing()  # type: ignore[attr-defined]
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.rfb is not None:
-            self.rfb.write(data)
-
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
-        self.closed = True
-        self.factory.sessions.discard(self)
-        if self.rfb is not None:
-            self.rfb.close()
-
-
-class RawRFBFactory(protocol.Factory):
-    """Accepts raw RFB viewers and splices each to the desktop."""
-
-    noisy = False
-
-    def __init__(self, state: State, reactor: Any) -> None:
-        self.state = state
-        self.reactor = reactor
-        #: The viewers spliced to the desktop.
-        self.sessions: set[_RawViewer] = set()
-
-    def buildProtocol(self, addr: Any) -> protocol.Protocol:
-        if self.state.shuttingDown:
-            return None  # type: ignore[return-value]
-        proto = _RawViewer(self.state, self.reactor)
-        proto.factory = self
-        return proto
-
-
-def vncListenService(endpoint: str, state: State, reactor: Any) -> IService:
-    """A listener on ENDPOINT (strports) that exposes the desktop's raw RFB."""
-    return strports.service(endpoint, RawRFBFactory(state, reactor), reactor=reactor)
-
-
-# -- viewer page
-
-
-def novncDirectory() -> str:
-    """noVNC's files: C{$AGENTDESKTOP_NOVNC_DIR}, else Debian's package."""
-    return os.environ.get("AGENTDESKTOP_NOVNC_DIR") or DEFAULT_NOVNC_DIR
-
-
-def viewerHTML() -> bytes:
-    return importlib_resources.files("agentdesktop").joinpath("viewer.html").read_bytes()
-
-
-class ViewerPage(resource.Resource):
-    isLeaf = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.page = viewerHTML()
-
-    def render_GET(self, request: server.Request) -> bytes:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"referrer-policy", b"no-referrer")
-        return self.page
-
-    def render_HEAD(self, request: server.Request) -> bytes:
-        return self.render_GET(request)
-
-
-class _MissingNoVNC(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, directory: str) -> None:
-        super().__init__()
-        self.directory = directory
-
-    def render(self, request: server.Request) -> Any:  # type: ignore[override]
-        writeError(
-            request,
-            APIError(404, "noVNC is not installed.", f"No noVNC files in {self.directory}."),
-        )
-        return b""
-
-
-class _NoVNCFiles(static.File):
-    """Static files with a JavaScript type browsers accept for modules, no listings."""
-
-    contentTypes = dict(
-        static.File.contentTypes, **{".js": "text/javascript", ".mjs": "text/javascript"}
-    )
-
-    def directoryListing(self) -> resource.Resource:
-        return _MissingNoVNC(self.path)
-
-
-def viewerResource() -> resource.Resource:
-    """C{GET /api/v0/desktop/}: the noVNC viewer page."""
-    return ViewerPage()
-
-
-def novncResource(directory: str | None = None) -> resource.Resource:
-    """noVNC's ES modules, served from DIRECTORY (default L{novncDirectory})."""
-    directory = directory or novncDirectory()
-    if not os.path.isfile(os.path.join(directory, "core", "rfb.js")):
-        return _MissingNoVNC(directory)
-    return _NoVNCFiles(directory)
-
-
-def vncChildren(state: State, reactor: Any) -> dict[bytes, resource.Resource]:
-    """The children of C{/api/v0/desktop} this module adds."""
-    return {
-        b"vnc": VNCResource(state, reactor),
-        b"": viewerResource(),
-        b"novnc": novncResource(),
-    }
+            return None
+        if b"websocket" not in (request.getHeader(b"upgrade") or b"").lower():
+            # Same order as the reference API: desktop, VNC, then accept.
+            rfb.close()
+            request.setHeader(b"upgrade", b"websocket")
+            raise APIError(426, "WebSocket upgrade required.",
+                           "Connect with a WebSocket client such as noVNC.")
+        result = WebSocketResource(_Bound(self.factory, rfb, self.sessions)).render(request)
+        if result is server.NOT_DONE_YET:
+            return TAKEN_OVER
+        # Not an upgrade autobahn could take over (e.g. HTTP/2).
+        rfb.close()
+        if isinstance(result, bytes):
+            request.write(result)
+        return None

@@ -1,13 +1,15 @@
 """
 Blocking work on the X server through python-xlib: screen grabs, pointer
 queries, exact typing through XTEST, and releasing stuck keys.  Everything
-here blocks; L{agentdesktop.desktop} runs it in thread pools the service
+here blocks; L{agentdesktop.x11.desktop} runs it in thread pools the service
 owns, one X connection per pool thread.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
-from agentdesktop.xshm import ShmGrabber
+from agentdesktop.x11.xshm import ShmGrabber
 
 #: A keycode we remapped is not remapped again for this long, so that a
 #: client that has not yet read the key event still decodes it with the
@@ -31,14 +33,39 @@ TYPE_CHUNK = 64
 _RESAMPLE = Image.Resampling.BICUBIC
 
 
+#: python-xlib finds the cookie through C{$XAUTHORITY} only; connections
+#: are made one at a time with it pointing at the desktop's file.
+_connecting = threading.Lock()
+
+
+def connect(name: str, xauthority: str | None) -> xdisplay.Display:
+    """
+    Open display NAME with the cookie in the authority file XAUTHORITY
+    (which must hold a FamilyLocal entry: python-xlib ignores FamilyWild),
+    or with the process's own C{$XAUTHORITY} when it is C{None}.
+    """
+    if xauthority is None:
+        return xdisplay.Display(name)
+    with _connecting:
+        old = os.environ.get("XAUTHORITY")
+        os.environ["XAUTHORITY"] = xauthority
+        try:
+            return xdisplay.Display(name)
+        finally:
+            if old is None:
+                del os.environ["XAUTHORITY"]
+            else:
+                os.environ["XAUTHORITY"] = old
+
+
 class XSession:
     """
     One connection to an X display, used from one thread only.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, xauthority: str | None = None) -> None:
         self.name = name
-        self.display = xdisplay.Display(name)
+        self.display = connect(name, xauthority)
         self.screen = self.display.screen()
         self.root = self.screen.root
         if not self.display.has_extension("XTEST"):

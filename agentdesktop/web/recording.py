@@ -16,9 +16,10 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from agentdesktop.errors import APIError
-from agentdesktop.recording import RecordingResult
+from agentdesktop.interfaces import IRecorder, RecordingResult
 from agentdesktop.request import decodeRecordingId
-from agentdesktop.web import APIResource, Handler, State, Tree, readBody
+from agentdesktop.state import ServiceState
+from agentdesktop.web.resource import Call, Endpoint, Tree
 
 log = Logger()
 
@@ -75,19 +76,16 @@ class FileProducer:
             self.done.errback(ConnectionError("the client went away"))
 
 
-def _recorder(state: State, message: str) -> Any:
+def _recorder(state: ServiceState, message: str) -> IRecorder:
     if state.recorder is None:
         raise APIError(500, message, "recording is not configured")
     return state.recorder
 
 
-class RecordingStartResource(APIResource):
-    def handlers(self) -> dict[bytes, Handler]:
-        return {b"POST": self.post}
-
-    async def post(self, request: server.Request) -> Any:
-        recordingId = decodeRecordingId(readBody(request))
-        request.fields["action"] = "recording/start"  # type: ignore[attr-defined]
+class RecordingStartEndpoint(Endpoint):
+    async def handle_POST(self, call: Call) -> Any:
+        recordingId = decodeRecordingId(call.body())
+        call.action = "recording/start"
         await _recorder(self.state, "Failed to start recording.").start(recordingId)
         return {"message": "Recording started."}
 
@@ -161,19 +159,15 @@ def openResult(result: RecordingResult) -> MultipartBody:
     return MultipartBody(files)
 
 
-class RecordingStopResource(APIResource):
-    def handlers(self) -> dict[bytes, Handler]:
-        return {b"POST": self.post}
-
-    async def post(self, request: server.Request) -> Any:
-        recordingId = decodeRecordingId(readBody(request))
-        request.fields["action"] = "recording/stop"  # type: ignore[attr-defined]
-        gone: list[bool] = []
-        request.notifyFinish().addBoth(lambda _: gone.append(True))
+class RecordingStopEndpoint(Endpoint):
+    async def handle_POST(self, call: Call) -> Any:
+        recordingId = decodeRecordingId(call.body())
+        call.action = "recording/stop"
         # The recorder finishes the recording whether or not we wait.
         result = await _recorder(self.state, "Failed to stop recording.").stop(recordingId)
-        if gone:
+        if call.gone:
             return None
+        request = call.request
         body = openResult(result)
         try:
             request.setResponseCode(200)
@@ -183,7 +177,7 @@ class RecordingStopResource(APIResource):
             try:
                 await body.writeTo(request)
             except Exception:
-                if not gone:
+                if not call.gone:
                     raise
                 log.info("Client went away while recording {id} was sent", id=recordingId)
         finally:
@@ -191,12 +185,12 @@ class RecordingStopResource(APIResource):
         return None
 
 
-def recordingChildren(state: State) -> dict[bytes, resource.Resource]:
-    """The C{recording} child of C{/api/v0/desktop} for L{makeRoot}'s EXTRA."""
+def recordingTree(state: ServiceState) -> resource.Resource:
+    """C{/recording/start} and C{/recording/stop}."""
     node = Tree(state)
-    node.putChild(b"start", RecordingStartResource(state))
-    node.putChild(b"stop", RecordingStopResource(state))
-    return {b"recording": node}
+    node.putChild(b"start", RecordingStartEndpoint(state))
+    node.putChild(b"stop", RecordingStopEndpoint(state))
+    return node
 
 
-__all__ = ["RecordingStartResource", "RecordingStopResource", "recordingChildren", "MultipartBody"]
+__all__ = ["MultipartBody", "RecordingStartEndpoint", "RecordingStopEndpoint", "recordingTree"]

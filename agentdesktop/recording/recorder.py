@@ -1,12 +1,13 @@
 """
 Screen recording: one ffmpeg (x11grab, libx264) child per recording, in its
 own process group, writing a fragmented MP4 that survives a killed ffmpeg.
-Files are named only from the recording's canonical UUID.
+Files are named only from the recording's canonical UUID.  ffmpeg's life is
+L{FFmpegRecording}'s; the L{Recorder} keeps the policy: limits, idle
+timers, what a stop returns, when files are deleted.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -16,23 +17,35 @@ from typing import Any
 from twisted.internet import defer, error, task
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from agentdesktop.errors import APIError, DesktopError
-from agentdesktop.interfaces import IDesktop, IRecorder
-from agentdesktop.process import Child, runTool
+from agentdesktop.interfaces import IDesktop, IRecorder, RecordingResult
+from agentdesktop.outcome import Outcome
+from agentdesktop.process import runTool
+from agentdesktop.recording.ffmpeg import (
+    FFmpegOptions,
+    FFmpegRecording,
+    playable,
+    probeArgv,
+    recordArgv,
+    thumbnailArgv,
+)
 
 log = Logger()
-
-#: What ffmpeg prints on standard error once it has opened its input and
-#: output and begins to record.
-READY_MARKERS = (b"Press [q]", b"Output #0")
 
 STARTING = "starting"
 RECORDING = "recording"
 STOPPING = "stopping"
 STOPPED = "stopped"
+
+#: The answers the reference API gives, word for word.
+NOT_FOUND = APIError(404, "Recording not found.", "unknown recording ID")
+SHUTTING_DOWN = APIError(503, "Desktop API is shutting down.")
+
+
+def _copy(e: APIError) -> APIError:
+    return APIError(e.status, e.message, e.detail)
 
 
 @dataclass
@@ -59,84 +72,10 @@ class RecorderConfig:
     #: Time limit for ffprobe and the thumbnail ffmpeg.
     toolTimeout: float = 30.0
 
-
-@dataclass(frozen=True)
-class RecordingResult:
-    """
-    A finished recording's files.
-
-    @ivar thumbnailPath: the JPEG thumbnail, or C{None} when there is none
-        or it is over the thumbnail limit.
-    """
-
-    recordingId: str
-    videoPath: str
-    videoSize: int
-    thumbnailPath: str | None
-    thumbnailSize: int
-
-
-def fileSizeLimit(maxBytes: int) -> int:
-    """
-    The C{-fs} given to ffmpeg: under MAXBYTES by enough for the fragment
-    that ffmpeg still writes after crossing its limit.
-    """
-    margin = max(maxBytes // 20, min(1 << 20, maxBytes // 4))
-    return max(maxBytes - margin, 1)
-
-
-def recordArgv(config: RecorderConfig, display: str, path: str) -> list[str]:
-    """The ffmpeg command line that records DISPLAY to PATH."""
-    fps = str(config.fps)
-    return [
-        config.ffmpeg,
-        "-hide_banner", "-nostats", "-loglevel", "info",
-        "-f", "x11grab", "-framerate", fps, "-draw_mouse", "1",
-        "-i", display,
-        # yuv420p needs even sides.
-        "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2",
-        "-c:v", "libx264", "-preset", config.preset,
-        # No lookahead or B-frames: frames reach the file at once, so a
-        # killed ffmpeg loses about one fragment (one keyframe interval).
-        "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        "-r", fps, "-g", fps, "-keyint_min", fps,
-        "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
-        "-flush_packets", "1",
-        "-fs", str(fileSizeLimit(config.maxRecordingBytes)),
-        "-f", "mp4", "-y", path,
-    ]
-
-
-def thumbnailArgv(config: RecorderConfig, video: str, path: str, fromEnd: bool) -> list[str]:
-    """The ffmpeg command line that writes the last frame of VIDEO to PATH."""
-    seek = ["-sseof", "-1"] if fromEnd else []
-    return [
-        config.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-        *seek, "-i", video,
-        "-frames:v", "1", "-update", "1",
-        "-vf", "scale='min(640,iw)':-2",
-        "-q:v", "4", "-f", "image2", "-y", path,
-    ]
-
-
-def probeArgv(config: RecorderConfig, video: str) -> list[str]:
-    return [
-        config.ffprobe, "-v", "error", "-select_streams", "v:0",
-        "-count_packets", "-show_entries", "stream=codec_name,nb_read_packets",
-        "-of", "json", video,
-    ]
-
-
-def playable(probeOutput: bytes) -> bool:
-    """Whether ffprobe's JSON says the file holds H.264 packets."""
-    try:
-        streams = json.loads(probeOutput.decode("utf-8", "replace")).get("streams", [])
-        stream = streams[0]
-        return bool(
-            stream.get("codec_name") == "h264" and int(stream.get("nb_read_packets", 0)) > 0
-        )
-    except (ValueError, IndexError, AttributeError, TypeError):
-        return False
+    @property
+    def ffmpegOptions(self) -> FFmpegOptions:
+        return FFmpegOptions(self.ffmpeg, self.ffprobe, self.fps, self.preset,
+                             self.maxRecordingBytes)
 
 
 class _Recording:
@@ -145,22 +84,23 @@ class _Recording:
         self.videoPath = videoPath
         self.thumbnailPath = thumbnailPath
         self.state = STARTING
-        self.child: Child | None = None
+        self.child: FFmpegRecording | None = None
         self.idleTimer: IDelayedCall | None = None
-        self.killTimer: IDelayedCall | None = None
-        self.killed = False
-        self.started = _Once()
-        self.outcome: RecordingResult | APIError | None = None
+        self.started: Outcome[None] = Outcome()
+        self.stopped: Outcome[RecordingResult] = Outcome()
         self.stoppedAt: float | None = None
-        self.waiters: list[defer.Deferred[RecordingResult]] = []
         self.finishing: defer.Deferred[None] | None = None
 
+    @property
+    def active(self) -> bool:
+        return self.state == STARTING or (
+            self.state == RECORDING and self.child is not None and not self.child.exited
+        )
+
     def cancelTimers(self) -> None:
-        for timer in (self.idleTimer, self.killTimer):
-            if timer is not None and timer.active():
-                timer.cancel()
+        if self.idleTimer is not None and self.idleTimer.active():
+            self.idleTimer.cancel()
         self.idleTimer = None
-        self.killTimer = None
 
 
 @implementer(IRecorder)
@@ -213,12 +153,6 @@ class Recorder:
         if self._recordings.get(rec.recordingId) is rec:
             del self._recordings[rec.recordingId]
 
-    def _active(self) -> int:
-        return sum(
-            1 for r in self._recordings.values()
-            if r.state == STARTING or (r.state == RECORDING and r.child is not None and not r.child.exited)
-        )
-
     # -- start
 
     def start(self, recordingId: str) -> defer.Deferred[None]:
@@ -226,13 +160,13 @@ class Recorder:
 
     async def _start(self, recordingId: str) -> None:
         if self._closed:
-            raise APIError(503, "Desktop API is shutting down.")
+            raise _copy(SHUTTING_DOWN)
         rec = self._recordings.get(recordingId)
         if rec is not None:
             if rec.state == STARTING:
                 await rec.started.wait()
                 return
-            if rec.state == RECORDING and rec.child is not None and not rec.child.exited:
+            if rec.active:
                 return
             if rec.state in (RECORDING, STOPPING):
                 # Finish the old one before discarding its files.
@@ -242,7 +176,7 @@ class Recorder:
                     pass
                 return await self._start(recordingId)
             self._discard(rec)
-        if self._active() >= self.config.maxRecordings:
+        if sum(1 for r in self._recordings.values() if r.active) >= self.config.maxRecordings:
             raise APIError(
                 500,
                 "Failed to start recording.",
@@ -264,70 +198,45 @@ class Recorder:
 
     async def _launch(self, rec: _Recording) -> None:
         try:
-            try:
-                info = await self.desktop.start()
-            except DesktopError as e:
-                raise APIError(500, "Failed to start recording.", str(e)) from None
-            if self._closed:
-                raise APIError(503, "Desktop API is shutting down.")
-            self._remove(rec.videoPath, rec.thumbnailPath)
-            env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "XAUTHORITY")}
-            env.update(DISPLAY=info.display, XAUTHORITY=info.xauthority)
-            argv = recordArgv(self.config, info.display, rec.videoPath)
-            try:
-                child = Child(self.reactor, self.clock, "ffmpeg", argv, env)
-            except OSError as e:
-                raise APIError(500, "Failed to start recording.", f"cannot run ffmpeg: {e}") from None
-            rec.child = child
-            await self._ready(child)
-        except BaseException:
+            await self._spawnFFmpeg(rec)
+        except BaseException as e:
             if self._recordings.get(rec.recordingId) is rec:
                 del self._recordings[rec.recordingId]
             if rec.child is not None and not rec.child.exited:
                 await rec.child.kill()
             self._remove(rec.videoPath, rec.thumbnailPath)
+            if self._closed:
+                # It failed because the service began stopping.
+                raise _copy(SHUTTING_DOWN) from None
+            if isinstance(e, DesktopError):
+                raise APIError(500, "Failed to start recording.", str(e)) from None
             raise
         rec.state = RECORDING
         rec.idleTimer = self.clock.callLater(self.config.idleTimeout, self._idle, rec)
         self._startCollector()
-        log.info("Recording {id} started (ffmpeg pid {pid})", id=rec.recordingId, pid=child.pid)
+        assert rec.child is not None
+        log.info("Recording {id} started (ffmpeg pid {pid})", id=rec.recordingId, pid=rec.child.pid)
 
-    async def _ready(self, child: Child) -> None:
-        """Wait until ffmpeg says it records, or fail with its error."""
-        ready: defer.Deferred[None] = defer.Deferred()
-        seen = bytearray()
+    async def _spawnFFmpeg(self, rec: _Recording) -> None:
+        """
+        Start ffmpeg for REC and wait until it records.
 
-        def onData(fd: int, data: bytes) -> None:
-            if fd != 2 or ready.called:
-                return
-            seen.extend(data)
-            if any(m in seen for m in READY_MARKERS):
-                ready.callback(None)
-            del seen[: max(0, len(seen) - 64)]
-
-        def ended(reason: BaseException) -> None:
-            if not ready.called:
-                tail = child.stderrText().strip().splitlines()
-                ready.errback(APIError(
-                    500, "Failed to start recording.",
-                    "ffmpeg exited: " + (tail[-1] if tail else str(reason)),
-                ))
-
-        def expire() -> None:
-            if not ready.called:
-                ready.errback(APIError(
-                    500, "Failed to start recording.", "ffmpeg did not start recording in time",
-                ))
-
-        child.onData = onData
-        child.whenEnded().addCallback(ended)
-        timer = self.clock.callLater(self.config.startTimeout, expire)
+        @raise DesktopError: when the desktop or ffmpeg fails.
+        """
+        info = await self.desktop.start()
+        if self._closed:
+            raise _copy(SHUTTING_DOWN)
+        self._remove(rec.videoPath, rec.thumbnailPath)
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "XAUTHORITY")}
+        env.update(DISPLAY=info.display, XAUTHORITY=info.xauthority)
+        child = FFmpegRecording(self.clock, self.config.startTimeout)
         try:
-            await ready
-        finally:
-            child.onData = None
-            if timer.active():
-                timer.cancel()
+            child.spawn(self.reactor, recordArgv(self.config.ffmpegOptions, info.display,
+                                                 rec.videoPath), env)
+        except OSError as e:
+            raise DesktopError(f"cannot run ffmpeg: {e}") from None
+        rec.child = child
+        await child.recording()
 
     # -- idle and activity
 
@@ -349,12 +258,12 @@ class Recorder:
     async def _stop(self, recordingId: str) -> RecordingResult:
         rec = self._recordings.get(recordingId)
         if rec is None:
-            raise APIError(404, "Recording not found.")
+            raise _copy(NOT_FOUND)
         if rec.state == STARTING:
             try:
                 await rec.started.wait()
             except APIError:
-                raise APIError(404, "Recording not found.") from None
+                raise _copy(NOT_FOUND) from None
         return await self._stopRecording(rec)
 
     def _stopRecording(self, rec: _Recording) -> defer.Deferred[RecordingResult]:
@@ -362,17 +271,10 @@ class Recorder:
         Stop REC once (later calls share the outcome).  The work goes on
         even when every caller has given up waiting.
         """
-        waiter: defer.Deferred[RecordingResult] = defer.Deferred()
-        if rec.state == STOPPED:
-            return _outcome(rec.outcome)
-        rec.waiters.append(waiter)
         if rec.state == RECORDING:
             rec.state = STOPPING
             rec.finishing = defer.Deferred.fromCoroutine(self._finish(rec))
-            rec.finishing.addErrback(
-                lambda f: log.failure("Stopping recording {id} failed", f, id=rec.recordingId)
-            )
-        return waiter
+        return rec.stopped.wait()
 
     async def _finish(self, rec: _Recording) -> None:
         rec.cancelTimers()
@@ -381,58 +283,32 @@ class Recorder:
         except Exception as e:
             log.failure("Finishing recording {id}", id=rec.recordingId)
             outcome = APIError(500, "Failed to stop recording.", str(e) or type(e).__name__)
-        rec.outcome = outcome
         rec.state = STOPPED
         rec.stoppedAt = self.clock.seconds()
-        waiters, rec.waiters = rec.waiters, []
-        for w in waiters:
-            if not w.called:  # a caller that gave up cancelled its own
-                _outcome(outcome).chainDeferred(w)
+        if isinstance(outcome, APIError):
+            rec.stopped.fail(outcome)
+        else:
+            rec.stopped.succeed(outcome)
 
     async def _complete(self, rec: _Recording) -> RecordingResult | APIError:
         child = rec.child
         assert child is not None
-        if not child.exited:
-            try:
-                child.process.write(b"q")
-            except Exception as e:
-                log.warn("Cannot ask ffmpeg to stop ({error}); waiting for the grace period", error=e)
-
-            def kill() -> None:
-                rec.killTimer = None
-                rec.killed = True
-                log.warn(
-                    "ffmpeg for recording {id} did not finish within {s} s; killing it",
-                    id=rec.recordingId, s=self.config.stopGrace,
-                )
-                child.kill()
-
-            rec.killTimer = self.clock.callLater(self.config.stopGrace, kill)
-        reason = await child.whenEnded()
-        if rec.killTimer is not None and rec.killTimer.active():
-            rec.killTimer.cancel()
-        rec.killTimer = None
+        reason = await child.stop(self.config.stopGrace)
+        if child.killed:
+            log.warn("ffmpeg for recording {id} did not finish within {s} s; it was killed",
+                     id=rec.recordingId, s=self.config.stopGrace)
         if self._closed:
-            return APIError(503, "Desktop API is shutting down.")
-        clean = isinstance(reason, error.ProcessDone) and not rec.killed
+            return _copy(SHUTTING_DOWN)
+        clean = isinstance(reason, error.ProcessDone) and not child.killed
         try:
             size = os.path.getsize(rec.videoPath)
         except OSError:
             size = 0
         if size == 0:
             log.error("Recording {id}: ffmpeg left no video ({reason})", id=rec.recordingId, reason=str(reason))
-            return APIError(500, "Recording is corrupted.", "ffmpeg wrote no video")
-        if not clean:
-            try:
-                out = await runTool(
-                    self.reactor, self.clock, probeArgv(self.config, rec.videoPath), {},
-                    self.config.toolTimeout,
-                )
-            except DesktopError as e:
-                log.error("Recording {id}: ffprobe failed: {error}", id=rec.recordingId, error=str(e))
-                out = b""
-            if not playable(out):
-                return APIError(500, "Recording is corrupted.", "ffmpeg was killed and left no playable video")
+            return APIError(500, "Recording is corrupted.", "recording corrupted: ffmpeg wrote no video")
+        if not clean and not await self._playable(rec):
+            return APIError(500, "Recording is corrupted.", "recording corrupted: process was force-killed")
         if size > self.config.maxRecordingBytes:
             return APIError(
                 413, "Recording file exceeds maximum allowed size.",
@@ -445,6 +321,18 @@ class Recorder:
             rec.thumbnailPath if thumb else None, thumb,
         )
 
+    async def _playable(self, rec: _Recording) -> bool:
+        """Whether ffprobe finds H.264 in what a killed ffmpeg left."""
+        try:
+            out = await runTool(
+                self.reactor, self.clock, probeArgv(self.config.ffmpegOptions, rec.videoPath),
+                {}, self.config.toolTimeout,
+            )
+        except DesktopError as e:
+            log.error("Recording {id}: ffprobe failed: {error}", id=rec.recordingId, error=str(e))
+            return False
+        return playable(out)
+
     async def _thumbnail(self, rec: _Recording) -> int:
         """Write the thumbnail; @return: its size, or 0 when there is none usable."""
         for fromEnd in (True, False):
@@ -452,7 +340,8 @@ class Recorder:
             try:
                 await runTool(
                     self.reactor, self.clock,
-                    thumbnailArgv(self.config, rec.videoPath, rec.thumbnailPath, fromEnd),
+                    thumbnailArgv(self.config.ffmpegOptions, rec.videoPath, rec.thumbnailPath,
+                                  fromEnd),
                     {}, self.config.toolTimeout,
                 )
             except DesktopError as e:
@@ -511,49 +400,6 @@ class Recorder:
         if self._dir is not None and self._ownDir:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-
-class _Once:
-    """The outcome of one piece of work that many callers wait for."""
-
-    def __init__(self) -> None:
-        self.done = False
-        self.result: Any = None
-        self._waiters: list[defer.Deferred[Any]] = []
-
-    def run(self, d: defer.Deferred[Any]) -> None:
-        def fire(result: Any) -> None:
-            self.done = True
-            self.result = result
-            waiters, self._waiters = self._waiters, []
-            for w in waiters:
-                self._give(w)
-
-        d.addBoth(fire)
-
-    def _give(self, w: defer.Deferred[Any]) -> None:
-        if w.called:
-            return
-        if isinstance(self.result, Failure):
-            w.errback(Failure(self.result.value, self.result.type, self.result.tb))
-        else:
-            w.callback(self.result)
-
-    def wait(self) -> defer.Deferred[Any]:
-        w: defer.Deferred[Any] = defer.Deferred()
-        if self.done:
-            self._give(w)
-        else:
-            self._waiters.append(w)
-        return w
-
-
-def _outcome(outcome: RecordingResult | APIError | None) -> defer.Deferred[RecordingResult]:
-    if isinstance(outcome, RecordingResult):
-        return defer.succeed(outcome)
-    if isinstance(outcome, APIError):
-        return defer.fail(APIError(outcome.status, outcome.message, outcome.detail))
-    return defer.fail(APIError(500, "Failed to stop recording."))
 
 
 __all__ = ["Recorder", "RecorderConfig", "RecordingResult"]

@@ -1,0 +1,85 @@
+"""
+Pointer actions: moves, clicks, drags, buttons and the wheel.
+"""
+
+from __future__ import annotations
+
+from agentdesktop.actions.table import Input, Space, Step, action, modifiers, need
+from agentdesktop.errors import badRequest
+from agentdesktop.interfaces import IDesktop
+from agentdesktop.request import ActionRequest
+
+MAX_SCROLL_AMOUNT = 1000
+
+#: action -> (button, clicks, 500 message)
+CLICKS = {
+    "left_click": (1, 1, "Left click failed."),
+    "right_click": (3, 1, "Right click failed."),
+    "middle_click": (2, 1, "Middle click failed."),
+    "double_click": (1, 2, "Double click failed."),
+    "triple_click": (1, 3, "Triple click failed."),
+}
+
+SCROLL_BUTTONS = {"up": 4, "down": 5, "left": 6, "right": 7}
+
+
+def _coordinate(req: ActionRequest, space: Space) -> tuple[int, int]:
+    c = need(req.coordinate, f'Missing "coordinate" for {req.action} action.')
+    return space.point(c)
+
+
+@action("mouse_move")
+def mouseMove(req: ActionRequest, space: Space) -> Step:
+    x, y = _coordinate(req, space)
+    return Input("Mouse move failed.", lambda d: d.move(x, y))
+
+
+@action(*CLICKS)
+def click(req: ActionRequest, space: Space) -> Step:
+    button, count, failMessage = CLICKS[req.action or ""]
+    x, y = _coordinate(req, space)
+    mods = modifiers(req)
+    return Input(failMessage, lambda d: d.click(x, y, button, count, mods))
+
+
+@action("left_click_drag")
+def drag(req: ActionRequest, space: Space) -> Step:
+    if req.coordinate is None or req.start_coordinate is None:
+        raise badRequest('Missing "coordinate" or "start_coordinate" for left_click_drag.')
+    start, end = space.point(req.start_coordinate), space.point(req.coordinate)
+    return Input("Left click drag failed.", lambda d: d.drag(start, end))
+
+
+@action("left_mouse_down", "left_mouse_up")
+def button(req: ActionRequest, space: Space) -> Step:
+    target = space.point(req.coordinate) if req.coordinate is not None else None
+    down = req.action == "left_mouse_down"
+
+    async def press(desktop: IDesktop) -> None:
+        if target is not None:
+            await desktop.move(*target)
+        await (desktop.buttonDown(1) if down else desktop.buttonUp(1))
+
+    return Input("Left mouse down failed." if down else "Left mouse up failed.", press)
+
+
+@action("scroll")
+def scroll(req: ActionRequest, space: Space) -> Step:
+    x, y = _coordinate(req, space)
+    direction = "down" if req.scroll_direction is None else req.scroll_direction
+    if direction not in SCROLL_BUTTONS:
+        raise badRequest(
+            f"Invalid scroll direction: {direction}",
+            "scroll_direction must be one of up, down, left, right.",
+        )
+    amount = 3 if req.scroll_amount is None else req.scroll_amount
+    if not 0 <= amount <= MAX_SCROLL_AMOUNT:
+        raise badRequest(
+            f"Invalid scroll amount: {amount}",
+            f"scroll_amount must be between 0 and {MAX_SCROLL_AMOUNT}.",
+        )
+    mods = modifiers(req)
+    wheel = SCROLL_BUTTONS[direction]
+    if amount == 0:
+        return Input("Scroll failed.", lambda d: d.move(x, y))
+    return Input("Scroll failed.", lambda d: d.click(x, y, wheel, amount, mods))

@@ -1,0 +1,94 @@
+"""
+An optional raw RFB listener (C{--vnc-listen}): each client gets its own
+connection to the desktop's RFB socket, spliced as C{/vnc} does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from agentdesktop.errors import APIError
+from agentdesktop.state import ServiceState
+from agentdesktop.vnc.websocket import RFBConnection, startAndConnect
+
+log = Logger()
+
+
+class _RawViewer(protocol.Protocol):
+    factory: RawRFBFactory
+
+    def __init__(self, state: ServiceState, reactor: Any) -> None:
+        self.state = state
+        self.reactor = reactor
+        self.rfb: RFBConnection | None = None
+        self.closed = False
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        # RFB is request/response: do not let Nagle hold an update's tail.
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        defer.Deferred.fromCoroutine(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            rfb = await startAndConnect(self.state, self.reactor)
+        except Exception as e:
+            detail = e.detail if isinstance(e, APIError) else repr(e)
+            log.error("Raw VNC viewer refused: {detail}", detail=detail)
+            if self.transport is not None:
+                self.transport.loseConnection()
+            return
+        if self.closed:
+            rfb.close()
+            return
+        self.rfb = rfb
+        assert self.transport is not None
+        transport = self.transport
+        self.factory.sessions.add(self)
+        rfb.attach(transport, transport.loseConnection)
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.rfb is not None:
+            self.rfb.write(data)
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.closed = True
+        self.factory.sessions.discard(self)
+        if self.rfb is not None:
+            self.rfb.close()
+
+
+class RawRFBFactory(protocol.Factory):
+    """Accepts raw RFB viewers and splices each to the desktop."""
+
+    noisy = False
+
+    def __init__(self, state: ServiceState, reactor: Any) -> None:
+        self.state = state
+        self.reactor = reactor
+        #: The viewers spliced to the desktop.
+        self.sessions: set[_RawViewer] = set()
+
+    def buildProtocol(self, addr: Any) -> protocol.Protocol:
+        if self.state.shuttingDown:
+            return None  # type: ignore[return-value]
+        proto = _RawViewer(self.state, self.reactor)
+        proto.factory = self
+        return proto
+
+
+def vncListenService(endpoint: str, state: ServiceState, reactor: Any) -> IService:
+    """A listener on ENDPOINT (strports) that exposes the desktop's raw RFB."""
+    return strports.service(endpoint, RawRFBFactory(state, reactor), reactor=reactor)
+
+

@@ -1,0 +1,4 @@
+"""
+The HTTP API: one render skeleton (L{resource.Endpoint}) that every route
+uses, the routes, and the site.
+"""

@@ -1,0 +1,41 @@
+"""
+The resource tree: every route under C{/api/v0/desktop}, in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web import resource
+
+from agentdesktop.state import ServiceState
+from agentdesktop.vnc import viewer, websocket
+from agentdesktop.web import recording
+from agentdesktop.web.api import ActionEndpoint, InfoEndpoint
+from agentdesktop.web.resource import Tree
+
+PREFIX = (b"api", b"v0", b"desktop")
+
+
+def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Resource]:
+    """The children of C{/api/v0/desktop}."""
+    return {
+        b"action": ActionEndpoint(state),
+        b"info": InfoEndpoint(state),
+        b"recording": recording.recordingTree(state),
+        b"vnc": websocket.VNCEndpoint(state, reactor),
+        b"": viewer.ViewerPage(state),
+        b"novnc": viewer.novncResource(),
+    }
+
+
+def makeRoot(state: ServiceState, reactor: Any) -> resource.Resource:
+    """The root of the site: C{/api/v0/desktop/...}; everything else is 404."""
+    root = node = Tree(state)
+    for name in PREFIX:
+        child = Tree(state)
+        node.putChild(name, child)
+        node = child
+    for name, route in desktopRoutes(state, reactor).items():
+        node.putChild(name, route)
+    return root

@@ -1,0 +1,183 @@
+"""
+L{X11Desktop}'s policy (start, concurrent starts, restart after a crash,
+shutdown) with a fake process reactor and fake X connections: no X server,
+no child process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from twisted.internet import error
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from agentdesktop.errors import DesktopError
+from agentdesktop.interfaces import IDesktop
+from agentdesktop.testing import FakeProcess, FakeProcessReactor, FakeXConnections
+from agentdesktop.x11 import DesktopConfig, X11Desktop
+
+
+def readXauthority(path: str) -> list[tuple[int, bytes, bytes, bytes, bytes]]:
+    """The entries of an X authority file: (family, address, number, name, data)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    entries = []
+    while data:
+        (family,) = struct.unpack(">H", data[:2])
+        data = data[2:]
+        fields = []
+        for _ in range(4):
+            (n,) = struct.unpack(">H", data[:2])
+            fields.append(data[2 : 2 + n])
+            data = data[2 + n :]
+        entries.append((family, *fields))
+    return entries  # type: ignore[return-value]
+
+
+class DesktopPolicyTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.reactor = FakeProcessReactor()
+        self.x = FakeXConnections(size=(1280, 800))
+        self.runtime = os.path.abspath(self.mktemp())
+        os.makedirs(self.runtime)
+        self.desktop = X11Desktop(
+            self.reactor,
+            DesktopConfig(width=1280, height=800, runtimeDir=self.runtime,
+                          autostart=[["xterm", "-T", "auto"]], stopGrace=5),
+            x=self.x,
+        )
+
+    def xvncs(self) -> list[FakeProcess]:
+        return self.reactor.named("Xvnc")
+
+    def started(self, number: bytes = b"7") -> None:
+        """Xvnc reports its display (split across two writes, as a pipe may)."""
+        xvnc = self.xvncs()[-1]
+        xvnc.output(3, number[:1])
+        xvnc.output(3, number[1:] + b"\n")
+
+    def test_provides(self) -> None:
+        self.assertTrue(verifyObject(IDesktop, self.desktop))
+
+    def test_start(self) -> None:
+        d = self.desktop.start()
+        self.assertNoResult(d)
+        [xvnc] = self.xvncs()
+        self.assertEqual(xvnc.argv[:5], ["setsid", "setpriv", "--pdeathsig", "KILL", "--"])
+        argv = xvnc.command
+        self.assertEqual(argv[argv.index("-displayfd") + 1], "3")
+        self.assertEqual(xvnc.childFDs[3], "r")
+        for flag in ("-AlwaysShared", "-AcceptSetDesktopSize=0"):
+            self.assertIn(flag, argv)
+        self.assertEqual(argv[argv.index("-SecurityTypes") + 1], "None")
+        self.assertEqual(argv[argv.index("-geometry") + 1], "1280x800")
+        self.assertNotIn("DISPLAY", xvnc.env)
+        self.started(b"17")
+        info = self.successResultOf(d)
+        self.assertEqual((info.display, info.width, info.height), (":17", 1280, 800))
+        self.assertTrue(self.desktop.running)
+        self.assertTrue(self.x.started)
+        # The window manager, then the autostart command, on the display.
+        self.assertEqual([p.command[0] for p in self.reactor.spawned], ["Xvnc", "openbox", "xterm"])
+        xterm = self.reactor.named("xterm")[0]
+        self.assertEqual((xterm.env["DISPLAY"], xterm.env["XAUTHORITY"]), (":17", info.xauthority))
+        # Cookie-only access: the wildcard entry Xvnc reads, and a local
+        # entry for display 17 that python-xlib accepts; same cookie.
+        self.assertEqual(os.stat(info.xauthority).st_mode & 0o777, 0o600)
+        wild, local = readXauthority(info.xauthority)
+        self.assertEqual(wild[:3], (0xFFFF, b"", b""))
+        self.assertEqual(local[:3], (256, socket.gethostname().encode(), b"17"))
+        self.assertEqual(wild[3:], local[3:])
+        self.assertEqual(len(local[4]), 16)
+        # Started means started: a second call spawns nothing.
+        self.assertIs(self.successResultOf(self.desktop.start()), info)
+        self.assertEqual(len(self.reactor.spawned), 3)
+
+    def test_concurrentStartsShareOne(self) -> None:
+        first, second = self.desktop.start(), self.desktop.start()
+        self.assertEqual(len(self.xvncs()), 1)
+        self.started()
+        self.assertIs(self.successResultOf(first), self.successResultOf(second))
+
+    def test_xvncExitsEarly(self) -> None:
+        d = self.desktop.start()
+        [xvnc] = self.xvncs()
+        xvnc.output(2, b"(EE)\n(EE) Fatal server error:\n(EE) Cannot establish any listening sockets\n")
+        xvnc.end(error.ProcessTerminated(1))
+        e = self.failureResultOf(d, DesktopError).value
+        self.assertIn("Xvnc exited before its display was ready", str(e))
+        self.assertIn("Cannot establish any listening sockets", str(e))
+        self.flushLoggedErrors(DesktopError)
+        # The next request tries again with a fresh Xvnc.
+        self.desktop.start()
+        self.assertEqual(len(self.xvncs()), 2)
+
+    def test_xvncTooSlow(self) -> None:
+        d = self.desktop.start()
+        [xvnc] = self.xvncs()
+        self.reactor.advance(self.desktop.config.startTimeout)
+        self.assertEqual(xvnc.signals, ["KILL"])
+        e = self.failureResultOf(d, DesktopError).value
+        self.assertIn("did not report its display in time", str(e))
+        self.flushLoggedErrors(DesktopError)
+
+    def test_restartAfterXvncCrash(self) -> None:
+        self.desktop.start()
+        self.started(b"7")
+        [xvnc] = self.xvncs()
+        wm, xterm = self.reactor.named("openbox")[0], self.reactor.named("xterm")[0]
+        xvnc.end(error.ProcessTerminated(signal=9))
+        self.assertFalse(self.desktop.running)
+        # Its programs go with it.
+        self.assertEqual((wm.signals, xterm.signals), (["TERM"], ["TERM"]))
+        d = self.desktop.start()
+        self.assertEqual(len(self.xvncs()), 2)
+        self.started(b"8")
+        self.assertEqual(self.successResultOf(d).display, ":8")
+        self.assertEqual(len(self.reactor.named("openbox")), 2)
+        self.assertEqual(len(self.reactor.named("xterm")), 2)
+
+    def test_windowManagerRestartedAlone(self) -> None:
+        self.desktop.start()
+        self.started()
+        self.reactor.named("openbox")[0].end(error.ProcessTerminated(1))
+        self.assertTrue(self.desktop.running)
+        self.successResultOf(self.desktop.start())
+        self.assertEqual(len(self.xvncs()), 1)
+        self.assertEqual(len(self.reactor.named("openbox")), 2)
+        self.assertEqual(len(self.reactor.named("xterm")), 1)
+
+    def test_windowManagerNeverAnnounces(self) -> None:
+        """A window manager that never announces itself is used anyway."""
+        self.x.wmAnnounced = False
+        d = self.desktop.start()
+        self.started()
+        self.assertNoResult(d)
+        self.reactor.pump([0.05] * int(self.desktop.config.wmTimeout / 0.05 + 1))
+        self.successResultOf(d)
+
+    def test_shutdown(self) -> None:
+        self.desktop.start()
+        self.started()
+        self.reactor.dieOnSignal = False
+        d = self.desktop.stop()
+        # Keys and buttons are released first, then every child gets TERM.
+        self.assertEqual(self.x.calls[-1][:2], ("input", "releaseAll"))
+        running = self.reactor.running()
+        self.assertEqual(len(running), 3)
+        self.assertEqual([p.signals for p in running], [["TERM"]] * 3)
+        running[0].end()
+        self.reactor.advance(5)
+        # Those that ignored TERM get KILL after the grace period.
+        self.assertEqual([p.signals for p in running[1:]], [["TERM", "KILL"]] * 2)
+        self.assertNoResult(d)
+        for p in running[1:]:
+            p.end(error.ProcessTerminated(signal=9))
+        self.successResultOf(d)
+        self.assertFalse(self.x.started)
+        self.assertEqual(os.listdir(self.runtime), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+        self.failureResultOf(self.desktop.start(), DesktopError)
