@@ -34,6 +34,20 @@ class DesktopInfo:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """
+    How a wait for the screen to settle ended.
+
+    @ivar settled: C{True} when the screen stopped changing for the time
+        asked, C{False} when the wait ran out first.
+    @ivar waitedMs: how long the wait took, in milliseconds.
+    """
+
+    settled: bool
+    waitedMs: int
+
+
+@dataclass(frozen=True)
 class RecordingResult:
     """
     A finished recording's files.
@@ -75,8 +89,11 @@ class IDesktop(Interface):
         @return: C{Deferred[None]}, fires once all children have exited.
         """
 
-    def move(x, y):
-        """Move the pointer to (X, Y).  @return: C{Deferred[None]}."""
+    def move(x, y, modifiers):
+        """
+        Move the pointer to (X, Y), holding the keysyms MODIFIERS meanwhile.
+        @return: C{Deferred[None]}.
+        """
 
     def click(x, y, button, count, modifiers):
         """
@@ -91,10 +108,12 @@ class IDesktop(Interface):
     def buttonUp(button):
         """Release BUTTON.  @return: C{Deferred[None]}."""
 
-    def drag(start, end):
+    def drag(path, modifiers):
         """
-        Move to START, press button 1, move to END, release it.  If any
-        step fails the button is released before the failure is returned.
+        Move to the first point of PATH (at least two points), press button
+        1, move through every other point, release it at the last, holding
+        the keysyms MODIFIERS meanwhile.  If any step fails the button and
+        keys are released before the failure is returned.
         @return: C{Deferred[None]}.
         """
 
@@ -133,6 +152,15 @@ class IDesktop(Interface):
         """
         Release every key and mouse button the X server sees pressed.
         @return: C{Deferred[None]}.
+        """
+
+    def settle(settleMs, timeoutMs):
+        """
+        Wait, counting from now, until the screen has not changed for
+        SETTLEMS milliseconds, but no longer than TIMEOUTMS.  Changes are
+        what the X server reports (DAMAGE), not a comparison of images.
+
+        @return: C{Deferred[Settled]}.
         """
 
 

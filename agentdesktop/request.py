@@ -18,6 +18,11 @@ MAX_BODY_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class ActionRequest:
+    """
+    One decoded action.  C{sent} names every key the client gave a
+    non-null value, so that the keys an action ignores can be reported.
+    """
+
     action: str | None = None
     coordinate: tuple[int, int] | None = None
     start_coordinate: tuple[int, int] | None = None
@@ -31,9 +36,12 @@ class ActionRequest:
     region: tuple[int, int, int, int] | None = None
     format: str | None = None
     quality: int | None = None
+    repeat: int | None = None
+    path: tuple[tuple[int, int], ...] | None = None
+    sent: frozenset[str] = frozenset()
 
 
-def _typeName(value: object) -> str:
+def typeName(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -58,7 +66,7 @@ def _isInt(value: object) -> bool:
 def _int(name: str, value: object) -> int:
     if not _isInt(value):
         raise decodeError(
-            f'field "{name}" must be an integer, got {_typeName(value)}'
+            f'field "{name}" must be an integer, got {typeName(value)}'
         )
     assert isinstance(value, int)
     return value
@@ -66,7 +74,7 @@ def _int(name: str, value: object) -> int:
 
 def _str(name: str, value: object) -> str:
     if not isinstance(value, str):
-        raise decodeError(f'field "{name}" must be a string, got {_typeName(value)}')
+        raise decodeError(f'field "{name}" must be a string, got {typeName(value)}')
     return value
 
 
@@ -76,9 +84,9 @@ def _ints(name: str, value: object, n: int) -> tuple[int, ...]:
         or len(value) != n
         or not all(_isInt(v) for v in value)
     ):
-        what = _typeName(value)
+        what = typeName(value)
         if isinstance(value, list) and len(value) == n:
-            what = "an array holding " + ", ".join(_typeName(v) for v in value)
+            what = "an array holding " + ", ".join(typeName(v) for v in value)
         raise decodeError(
             f'field "{name}" must be an array of {n} integers, got {what}'
         )
@@ -106,12 +114,26 @@ def decodeObject(body: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError) as e:
         raise decodeError(str(e)) from None
     if not isinstance(value, dict):
-        raise decodeError(f"body must be a JSON object, got {_typeName(value)}")
+        raise decodeError(f"body must be a JSON object, got {typeName(value)}")
     return value
 
 
-_OPTIONAL_INTS = ("duration", "scroll_amount", "scaled_width", "scaled_height", "quality")
+_OPTIONAL_INTS = ("duration", "scroll_amount", "scaled_width", "scaled_height", "quality", "repeat")
 _OPTIONAL_STRS = ("action", "text", "key", "scroll_direction", "format")
+
+#: The most points a drag path may have.
+MAX_PATH_POINTS = 1000
+
+
+def _path(value: object) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list):
+        raise decodeError(
+            f'field "path" must be an array of [x, y] integer pairs, got {typeName(value)}'
+        )
+    points = []
+    for i, point in enumerate(value):
+        points.append(_ints(f"path[{i}]", point, 2))
+    return tuple((p[0], p[1]) for p in points)
 
 
 def decodeAction(body: bytes) -> ActionRequest:
@@ -120,7 +142,15 @@ def decodeAction(body: bytes) -> ActionRequest:
 
     @raise APIError: 400 with the field and type in its detail.
     """
-    raw = decodeObject(body)
+    return decodeActionObject(decodeObject(body))
+
+
+def decodeActionObject(raw: dict[str, Any]) -> ActionRequest:
+    """
+    Decode one action given as a JSON object.
+
+    @raise APIError: 400 with the field and type in its detail.
+    """
     fields: dict[str, Any] = {}
     for name in _OPTIONAL_STRS:
         if raw.get(name) is not None:
@@ -133,6 +163,9 @@ def decodeAction(body: bytes) -> ActionRequest:
             fields[name] = _ints(name, raw[name], 2)
     if raw.get("region") is not None:
         fields["region"] = _ints("region", raw["region"], 4)
+    if raw.get("path") is not None:
+        fields["path"] = _path(raw["path"])
+    fields["sent"] = frozenset(k for k, v in raw.items() if v is not None)
     return ActionRequest(**fields)
 
 
@@ -158,4 +191,7 @@ def decodeRecordingId(body: bytes) -> str:
         ) from None
 
 
-__all__ = ["MAX_BODY_BYTES", "APIError", "ActionRequest", "decodeAction", "decodeRecordingId"]
+__all__ = [
+    "MAX_BODY_BYTES", "APIError", "ActionRequest", "decodeAction", "decodeActionObject",
+    "decodeRecordingId",
+]

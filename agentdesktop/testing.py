@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from agentdesktop.errors import APIError, DesktopError
-from agentdesktop.interfaces import DesktopInfo, IDesktop, IRecorder, RecordingResult
+from agentdesktop.interfaces import DesktopInfo, IDesktop, IRecorder, RecordingResult, Settled
 
 
 @implementer(IDesktop)
@@ -51,6 +51,8 @@ class FakeDesktop:
         self.clicks: list[tuple[int, int, int, int, tuple[str, ...]]] = []
         self.log: list[tuple[str, tuple[Any, ...]]] = []
         self.stopped = False
+        #: Whether the screen never stops changing (see L{settle}).
+        self.busy = False
 
     def _call(self, name: str, *args: Any) -> None:
         self.log.append((name, args))
@@ -75,9 +77,9 @@ class FakeDesktop:
         self.running = False
         return self.releaseAll()
 
-    def move(self, x: int, y: int) -> defer.Deferred[None]:
-        d = self._do("move", x, y)
-        if not d.called or d.result is None:
+    def move(self, x: int, y: int, modifiers: Sequence[str] = ()) -> defer.Deferred[None]:
+        d = self._do("move", x, y, tuple(modifiers))
+        if d.result is None:
             self.pointerAt = (x, y)
         return d
 
@@ -102,9 +104,13 @@ class FakeDesktop:
             self.pressedButtons.discard(button)
         return d
 
-    def drag(self, start: tuple[int, int], end: tuple[int, int]) -> defer.Deferred[None]:
-        self.pointerAt = end
-        return self._do("drag", start, end)
+    def drag(
+        self, path: Sequence[tuple[int, int]], modifiers: Sequence[str] = ()
+    ) -> defer.Deferred[None]:
+        d = self._do("drag", tuple(path), tuple(modifiers))
+        if d.result is None:
+            self.pointerAt = path[-1]
+        return d
 
     def keys(self, combos: Sequence[Sequence[str]]) -> defer.Deferred[None]:
         return self._do("keys", tuple(tuple(c) for c in combos))
@@ -154,6 +160,13 @@ class FakeDesktop:
         self.pressedKeys.clear()
         self.pressedButtons.clear()
         return defer.succeed(None)
+
+    def settle(self, settleMs: int, timeoutMs: int) -> defer.Deferred[Settled]:
+        """Settles at once unless L{busy}: then the wait runs out."""
+        self.log.append(("settle", (settleMs, timeoutMs)))
+        if self.busy:
+            return defer.succeed(Settled(False, timeoutMs))
+        return defer.succeed(Settled(True, settleMs))
 
 
 @implementer(IRecorder)
@@ -308,11 +321,14 @@ class FakeXConnections:
         self.started = False
         self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
 
-    def start(self) -> None:
+    def start(self, info: DesktopInfo) -> None:
         self.started = True
 
     def stop(self) -> None:
         self.started = False
+
+    def lastChange(self) -> float:
+        return 0.0
 
     async def banner(self, path: str) -> bytes:
         return self.bannerBytes

@@ -22,19 +22,35 @@ from agentdesktop.errors import DesktopError, badRequest
 from agentdesktop.request import ActionRequest
 
 
-@action("key")
+MAX_REPEAT = 100
+
+#: The most key presses one C{key} action makes (combinations x repeat).
+MAX_PRESSES = 5000
+
+
+@action("key", fields=("text", "repeat"))
 def key(req: ActionRequest, space: Space) -> Step:
     combos = keys(needText(req))
+    repeat = 1 if req.repeat is None else req.repeat
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise badRequest(f"Invalid repeat: {repeat}", f"repeat must be between 1 and {MAX_REPEAT}.")
+    if len(combos) * repeat > MAX_PRESSES:
+        raise badRequest(
+            "Too many keys for key action.",
+            f"{len(combos)} combinations x {repeat} repeats; at most {MAX_PRESSES} presses "
+            "per action. Use the type action for text.",
+        )
+    combos = combos * repeat
     return Input("Key press failed.", lambda d: d.keys(combos))
 
 
-@action("key_down")
+@action("key_down", fields=("text",))
 def keyDown(req: ActionRequest, space: Space) -> Step:
     pressed = combo(needText(req))
     return Input("Key down failed.", lambda d: d.keyDown(pressed))
 
 
-@action("key_up")
+@action("key_up", fields=("text",))
 def keyUp(req: ActionRequest, space: Space) -> Step:
     released = combo(needText(req))
     return Input("Key up failed.", lambda d: d.keyUp(released))
@@ -64,7 +80,7 @@ class Hold(Step):
         return self.performed()
 
 
-@action("hold_key")
+@action("hold_key", fields=("text", "duration"))
 def holdKey(req: ActionRequest, space: Space) -> Step:
     held = combo(needText(req))
     return Hold(held, duration(req))
@@ -82,7 +98,7 @@ def checkTypeable(text: str) -> None:
             )
 
 
-@action("type")
+@action("type", fields=("text",))
 def typeText(req: ActionRequest, space: Space) -> Step:
     text = needText(req)
     checkTypeable(text)

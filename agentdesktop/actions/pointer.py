@@ -7,7 +7,7 @@ from __future__ import annotations
 from agentdesktop.actions.table import Input, Space, Step, action, modifiers, need
 from agentdesktop.errors import badRequest
 from agentdesktop.interfaces import IDesktop
-from agentdesktop.request import ActionRequest
+from agentdesktop.request import MAX_PATH_POINTS, ActionRequest
 
 MAX_SCROLL_AMOUNT = 1000
 
@@ -18,9 +18,14 @@ CLICKS = {
     "middle_click": (2, 1, "Middle click failed."),
     "double_click": (1, 2, "Double click failed."),
     "triple_click": (1, 3, "Triple click failed."),
+    "back_click": (8, 1, "Back click failed."),
+    "forward_click": (9, 1, "Forward click failed."),
 }
 
 SCROLL_BUTTONS = {"up": 4, "down": 5, "left": 6, "right": 7}
+
+#: Fields of the actions that can hold modifier keys.
+HELD = ("text", "key")
 
 
 def _coordinate(req: ActionRequest, space: Space) -> tuple[int, int]:
@@ -28,13 +33,14 @@ def _coordinate(req: ActionRequest, space: Space) -> tuple[int, int]:
     return space.point(c)
 
 
-@action("mouse_move")
+@action("mouse_move", fields=("coordinate", *HELD))
 def mouseMove(req: ActionRequest, space: Space) -> Step:
     x, y = _coordinate(req, space)
-    return Input("Mouse move failed.", lambda d: d.move(x, y))
+    mods = modifiers(req)
+    return Input("Mouse move failed.", lambda d: d.move(x, y, mods))
 
 
-@action(*CLICKS)
+@action(*CLICKS, fields=("coordinate", *HELD))
 def click(req: ActionRequest, space: Space) -> Step:
     button, count, failMessage = CLICKS[req.action or ""]
     x, y = _coordinate(req, space)
@@ -42,28 +48,45 @@ def click(req: ActionRequest, space: Space) -> Step:
     return Input(failMessage, lambda d: d.click(x, y, button, count, mods))
 
 
-@action("left_click_drag")
-def drag(req: ActionRequest, space: Space) -> Step:
+def _dragPath(req: ActionRequest, space: Space) -> list[tuple[int, int]]:
+    if req.path is not None:
+        if req.coordinate is not None or req.start_coordinate is not None:
+            raise badRequest(
+                'Invalid "path" for left_click_drag.',
+                'Give either "path" or "start_coordinate" and "coordinate", not both.',
+            )
+        if not 2 <= len(req.path) <= MAX_PATH_POINTS:
+            raise badRequest(
+                'Invalid "path" for left_click_drag.',
+                f"path has {len(req.path)} points; it needs 2 to {MAX_PATH_POINTS}.",
+            )
+        return [space.point(p) for p in req.path]
     if req.coordinate is None or req.start_coordinate is None:
         raise badRequest('Missing "coordinate" or "start_coordinate" for left_click_drag.')
-    start, end = space.point(req.start_coordinate), space.point(req.coordinate)
-    return Input("Left click drag failed.", lambda d: d.drag(start, end))
+    return [space.point(req.start_coordinate), space.point(req.coordinate)]
 
 
-@action("left_mouse_down", "left_mouse_up")
+@action("left_click_drag", fields=("coordinate", "start_coordinate", "path", *HELD))
+def drag(req: ActionRequest, space: Space) -> Step:
+    path = _dragPath(req, space)
+    mods = modifiers(req)
+    return Input("Left click drag failed.", lambda d: d.drag(path, mods))
+
+
+@action("left_mouse_down", "left_mouse_up", fields=("coordinate",))
 def button(req: ActionRequest, space: Space) -> Step:
     target = space.point(req.coordinate) if req.coordinate is not None else None
     down = req.action == "left_mouse_down"
 
     async def press(desktop: IDesktop) -> None:
         if target is not None:
-            await desktop.move(*target)
+            await desktop.move(*target, ())
         await (desktop.buttonDown(1) if down else desktop.buttonUp(1))
 
     return Input("Left mouse down failed." if down else "Left mouse up failed.", press)
 
 
-@action("scroll")
+@action("scroll", fields=("coordinate", "scroll_direction", "scroll_amount", *HELD))
 def scroll(req: ActionRequest, space: Space) -> Step:
     x, y = _coordinate(req, space)
     direction = "down" if req.scroll_direction is None else req.scroll_direction
@@ -81,5 +104,10 @@ def scroll(req: ActionRequest, space: Space) -> Step:
     mods = modifiers(req)
     wheel = SCROLL_BUTTONS[direction]
     if amount == 0:
-        return Input("Scroll failed.", lambda d: d.move(x, y))
+        return Input("Scroll failed.", lambda d: d.move(x, y, mods))
     return Input("Scroll failed.", lambda d: d.click(x, y, wheel, amount, mods))
+
+
+@action("reset_input")
+def resetInput(req: ActionRequest, space: Space) -> Step:
+    return Input("Reset input failed.", lambda d: d.releaseAll())

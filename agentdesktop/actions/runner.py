@@ -6,6 +6,7 @@ mapping of desktop failures to the spec's 500 messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet import defer
@@ -76,6 +77,39 @@ class ActionRunner:
             return await self.perform(step, ctx)
         async with self.lock:
             return await self.perform(step, ctx)
+
+    async def runBatch(
+        self,
+        steps: Sequence[Step],
+        disconnected: defer.Deferred[Any] | None = None,
+        gone: Callable[[], bool] = lambda: False,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """
+        Run STEPS in order under the input lock, held for all of them, so
+        that no other client's input lands between two of them.  Stop at
+        the first failure, or when GONE() says the client went away.
+
+        @return: one entry per step that ran (C{{"status": 200, ...body}}
+            or C{{"status": 500, "message", "detail"}}), and the index of
+            the step that failed or C{None}.
+        """
+        ctx = self.context(disconnected)
+        results: list[dict[str, Any]] = []
+        async with self.lock:
+            for index, step in enumerate(steps):
+                if gone():
+                    # Whatever the batch pressed so far is let go.
+                    await self.releaseAll()
+                    break
+                try:
+                    body = await self.perform(step, ctx)
+                except APIError as e:
+                    results.append({"status": e.status, **e.body()})
+                    if not step.input:
+                        await self.releaseAll()
+                    return results, index
+                results.append({"status": 200, **body})
+        return results, None
 
     async def perform(self, step: Step, ctx: Context) -> dict[str, Any]:
         """

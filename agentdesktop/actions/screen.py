@@ -72,13 +72,13 @@ def imageBody(output: str, data: bytes, size: tuple[int, int], fmt: str) -> dict
     return body
 
 
-@action("screenshot")
+@action("screenshot", fields=("format", "quality"))
 def screenshot(req: ActionRequest, space: Space) -> Step:
     fmt, quality = imageFormat(req)
     return ImageStep(None, space.declared, fmt, quality, "screenshot")
 
 
-@action("zoom")
+@action("zoom", fields=("region", "format", "quality"))
 def zoom(req: ActionRequest, space: Space) -> Step:
     x0, y0, x1, y1 = need(req.region, 'Missing "region" for zoom action.')
     if x1 <= x0 or y1 <= y0:
@@ -123,6 +123,6 @@ class Wait(Step):
         return self.performed()
 
 
-@action("wait")
+@action("wait", fields=("duration",))
 def wait(req: ActionRequest, space: Space) -> Step:
     return Wait(duration(req))

@@ -20,6 +20,9 @@ from agentdesktop.request import ActionRequest
 
 MAX_DURATION_MS = 60_000
 
+#: The largest declared ("scaled") size on either axis.
+MAX_DECLARED = 65535
+
 
 @dataclass(frozen=True)
 class Space:
@@ -30,6 +33,17 @@ class Space:
 
     @classmethod
     def of(cls, native: tuple[int, int], req: ActionRequest) -> Space:
+        """
+        The spaces of REQ on a screen of NATIVE size.
+
+        @raise APIError: 400 for a declared size past L{MAX_DECLARED}.
+        """
+        for name, value in (("scaled_width", req.scaled_width), ("scaled_height", req.scaled_height)):
+            if value is not None and value > MAX_DECLARED:
+                raise badRequest(
+                    f"Invalid {name}: {value}",
+                    f"scaled_width and scaled_height are at most {MAX_DECLARED}.",
+                )
         return cls(native, geometry.declaredSize(native, req.scaled_width, req.scaled_height))
 
     def point(self, c: tuple[int, int]) -> tuple[int, int]:
@@ -103,17 +117,32 @@ class Input(Step):
 
 Prepare = Callable[[ActionRequest, Space], Step]
 
-_TABLE: dict[str, Prepare] = {}
+#: Fields every action reads.
+COMMON_FIELDS = frozenset({"action", "scaled_width", "scaled_height"})
 
 
-def action(*names: str) -> Callable[[Prepare], Prepare]:
-    """Register the decorated function as the handler of each of NAMES."""
+@dataclass(frozen=True)
+class Handler:
+    """An action's handler and the request fields it reads."""
+
+    prepare: Prepare
+    fields: frozenset[str]
+
+
+_TABLE: dict[str, Handler] = {}
+
+
+def action(*names: str, fields: tuple[str, ...] = ()) -> Callable[[Prepare], Prepare]:
+    """
+    Register the decorated function as the handler of each of NAMES, which
+    read FIELDS (besides L{COMMON_FIELDS}).
+    """
 
     def register(prepare: Prepare) -> Prepare:
         for name in names:
             if name in _TABLE:
                 raise ValueError(f"action {name} registered twice")
-            _TABLE[name] = prepare
+            _TABLE[name] = Handler(prepare, COMMON_FIELDS | frozenset(fields))
         return prepare
 
     return register
@@ -122,6 +151,11 @@ def action(*names: str) -> Callable[[Prepare], Prepare]:
 def names() -> list[str]:
     """Every registered action name."""
     return sorted(_TABLE)
+
+
+def fieldsOf(name: str) -> frozenset[str]:
+    """The request fields action NAME reads."""
+    return _TABLE[name].fields
 
 
 def prepare(req: ActionRequest, space: Space) -> Step:
@@ -134,9 +168,17 @@ def prepare(req: ActionRequest, space: Space) -> Step:
     handler = _TABLE.get(name)
     if handler is None:
         raise badRequest(f"Unknown action: {name}")
-    step = handler(req, space)
+    step = handler.prepare(req, space)
     step.name = name
     return step
+
+
+def ignoredFields(req: ActionRequest) -> list[str]:
+    """The fields REQ sent that its action does not read, sorted."""
+    handler = _TABLE.get(req.action or "")
+    if handler is None:
+        return []
+    return sorted(req.sent - handler.fields)
 
 
 # -- validation helpers shared by the handlers

@@ -83,9 +83,13 @@ def _recorder(state: ServiceState, message: str) -> IRecorder:
 
 
 class RecordingStartEndpoint(Endpoint):
+    # The reference API answers a bad body with 400 even while stopping.
+    shutdownFirst = False
+
     async def handle_POST(self, call: Call) -> Any:
         recordingId = decodeRecordingId(call.body())
         call.action = "recording/start"
+        self.refuseWhileStopping()
         await _recorder(self.state, "Failed to start recording.").start(recordingId)
         return {"message": "Recording started."}
 
@@ -160,9 +164,12 @@ def openResult(result: RecordingResult) -> MultipartBody:
 
 
 class RecordingStopEndpoint(Endpoint):
+    shutdownFirst = False
+
     async def handle_POST(self, call: Call) -> Any:
         recordingId = decodeRecordingId(call.body())
         call.action = "recording/stop"
+        self.refuseWhileStopping()
         # The recorder finishes the recording whether or not we wait.
         result = await _recorder(self.state, "Failed to stop recording.").stop(recordingId)
         if call.gone:

@@ -32,6 +32,10 @@ TOKEN_COOKIE = "agentdesktop_token"
 
 SHUTTING_DOWN = "Desktop API is shutting down."
 
+#: Names the request fields that nothing read (the request still succeeds,
+#: as the reference API ignores unknown keys).
+IGNORED_HEADER = b"X-Agentdesktop-Ignored-Fields"
+
 #: A handler returns this when it handed the connection to another
 #: protocol (a WebSocket): the skeleton then neither writes nor finishes.
 TAKEN_OVER = object()
@@ -96,6 +100,7 @@ class Call:
         self.request = request
         self.started = time.monotonic()
         self.action: str | None = None
+        self.ignored: list[str] = []
         self.status = 200
         self.gone = False
         request.notifyFinish().addBoth(self._finished)
@@ -129,6 +134,15 @@ class Call:
         values = args.get(name.encode())
         return values[0].decode("utf-8", "replace") if values else None
 
+    def ignore(self, fields: list[str]) -> None:
+        """
+        Tell the client (a header) and the log which fields it sent that
+        nothing reads, e.g. a misspelt C{scaled_widht}.
+        """
+        self.ignored = fields
+        if fields:
+            self.request.setHeader(IGNORED_HEADER, ", ".join(fields).encode("utf-8", "replace"))
+
     def disconnected(self) -> defer.Deferred[None]:
         """A Deferred that errbacks if the client goes away first."""
         return self.request.notifyFinish()
@@ -149,12 +163,14 @@ class Call:
 
     def logLine(self) -> None:
         log.info(
-            "{method} {path} action={action} status={status} ms={ms}",
+            "{method} {path} action={action} status={status} ms={ms}{ignoring}",
             method=self.request.method.decode("ascii", "replace"),
             path=self.request.path.decode("ascii", "replace"),
             action=self.action,
             status=self.status,
             ms=round((time.monotonic() - self.started) * 1000, 1),
+            ignoring=" ignored=" + ",".join(self.ignored) if self.ignored else "",
+            ignored=self.ignored,
         )
 
 
@@ -177,6 +193,9 @@ class Endpoint(resource.Resource):
 
     isLeaf = True
     public = False
+    #: Whether to answer 503 while shutting down before looking at the
+    #: request; routes that must validate first check L{refuseWhileStopping}.
+    shutdownFirst = True
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__()
@@ -190,7 +209,15 @@ class Endpoint(resource.Resource):
         return found
 
     def methods(self) -> list[str]:
-        return sorted(name[len("handle_"):] for name in dir(self) if name.startswith("handle_"))
+        names = {name[len("handle_"):] for name in dir(self) if name.startswith("handle_")}
+        if "GET" in names:
+            names.add("HEAD")
+        return sorted(names)
+
+    def refuseWhileStopping(self) -> None:
+        """@raise APIError: 503 once the service began stopping."""
+        if self.state.shuttingDown:
+            raise APIError(503, SHUTTING_DOWN)
 
     def authorized(self, call: Call) -> bool:
         token = self.state.token
@@ -234,8 +261,8 @@ class Endpoint(resource.Resource):
         if not self.authorized(call):
             request.setHeader(b"www-authenticate", b'Bearer realm="agentdesktop"')
             raise APIError(401, "Unauthorized.", "Send Authorization: Bearer <token>.")
-        if self.state.shuttingDown:
-            raise APIError(503, SHUTTING_DOWN)
+        if self.shutdownFirst:
+            self.refuseWhileStopping()
         handler = self.handler(request.method)
         if handler is None:
             allowed = ", ".join(self.methods())

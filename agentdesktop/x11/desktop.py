@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -25,10 +26,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import DesktopInfo, IDesktop
+from agentdesktop.interfaces import DesktopInfo, IDesktop, Settled
 from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess, runTool
 from agentdesktop.x11 import session as xsession
+from agentdesktop.x11.damage import DamageWatcher, waitForQuiet
 from agentdesktop.x11.worker import XWorker
 from agentdesktop.x11.xvnc import (
     RFB_BANNER_PREFIX,
@@ -94,14 +96,29 @@ class XConnections:
             "input": XWorker(reactor, "agentdesktop-input"),
             "screen": XWorker(reactor, "agentdesktop-screen"),
         }
+        self.watcher: DamageWatcher | None = None
 
-    def start(self) -> None:
+    def start(self, info: DesktopInfo) -> None:
+        """Start the workers, and watching INFO's screen for changes."""
         for worker in self.workers.values():
             worker.start()
+        self._stopWatching()
+        self.watcher = DamageWatcher(info.display, info.xauthority)
+        self.watcher.start()
 
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+        self._stopWatching()
+
+    def _stopWatching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def lastChange(self) -> float:
+        """When (C{time.monotonic()}) the screen last changed, or 0."""
+        return self.watcher.lastChange if self.watcher is not None else 0.0
 
     def call(
         self, lane: str, key: object, info: DesktopInfo, f: Callable[..., T], *args: Any
@@ -241,8 +258,8 @@ class X11Desktop:
             banner = await self.x.banner(rfb)
             if not banner.startswith(RFB_BANNER_PREFIX):
                 raise DesktopError(f"unexpected VNC banner {banner!r}")
-            self.x.start()
             provisional = DesktopInfo(display, xauth, rfb, cfg.width, cfg.height)
+            self.x.start(provisional)
             width, height = await self.x.call("screen", xvnc, provisional, xsession.XSession.size)
         except BaseException:
             await xvnc.kill()
@@ -331,9 +348,10 @@ class X11Desktop:
                 await self.releaseAll()
             except Exception:
                 log.failure("Releasing keys and buttons at shutdown failed")
+        # Our own connections go first, so that none sees Xvnc vanish.
+        self.x.stop()
         await self._stopChildren()
         self.info = None
-        self.x.stop()
         if self._resizePool is not None:
             self._resizePool.shutdown(wait=False)
             self._resizePool = None
@@ -362,20 +380,25 @@ class X11Desktop:
     def _xdo(self, *args: Any) -> defer.Deferred[None]:
         return self.xdotool(*(str(a) for a in args)).addCallback(lambda _: None)
 
-    def move(self, x: int, y: int) -> defer.Deferred[None]:
-        return self._xdo("mousemove", x, y)
+    def _holding(self, modifiers: Sequence[str], args: list[Any]) -> defer.Deferred[None]:
+        """Run xdotool ARGS in one invocation, with MODIFIERS held around them."""
+        combo = "+".join(modifiers)
+        if combo:
+            args = ["keydown", "--delay", "0", combo, *args, "keyup", "--delay", "0", combo]
+        return self._xdo(*args)
+
+    def move(self, x: int, y: int, modifiers: Sequence[str] = ()) -> defer.Deferred[None]:
+        return self._holding(modifiers, ["mousemove", x, y])
 
     def click(
         self, x: int, y: int, button: int, count: int, modifiers: Sequence[str]
     ) -> defer.Deferred[None]:
-        args: list[Any] = ["mousemove", x, y]
-        combo = "+".join(modifiers)
-        if combo:
-            args += ["keydown", "--delay", "0", combo]
-        args += ["click", "--repeat", count, "--delay", "0", button]
-        if combo:
-            args += ["keyup", "--delay", "0", combo]
-        return self._xdo(*args)
+        # Multi-clicks need a gap to register as one double/triple click
+        # (xterm saw --delay 0 triple clicks 5 times in 12, --delay 1 12/12).
+        delay = "1" if count > 1 and button < 4 else "0"
+        return self._holding(
+            modifiers, ["mousemove", x, y, "click", "--repeat", count, "--delay", delay, button]
+        )
 
     def buttonDown(self, button: int) -> defer.Deferred[None]:
         return self._xdo("mousedown", button)
@@ -383,14 +406,17 @@ class X11Desktop:
     def buttonUp(self, button: int) -> defer.Deferred[None]:
         return self._xdo("mouseup", button)
 
-    def drag(self, start: tuple[int, int], end: tuple[int, int]) -> defer.Deferred[None]:
-        d = self._xdo(
-            "mousemove", start[0], start[1], "mousedown", 1,
-            "mousemove", end[0], end[1], "mouseup", 1,
-        )
+    def drag(
+        self, path: Sequence[tuple[int, int]], modifiers: Sequence[str] = ()
+    ) -> defer.Deferred[None]:
+        (x0, y0), rest = path[0], path[1:]
+        args: list[Any] = ["mousemove", x0, y0, "mousedown", 1]
+        for x, y in rest:
+            args += ["mousemove", x, y]
+        d = self._holding(modifiers, [*args, "mouseup", 1])
 
         def release(f: Failure) -> defer.Deferred[None]:
-            return self._xdo("mouseup", 1).addBoth(lambda _: f)
+            return self.releaseAll().addBoth(lambda _: f)
 
         return d.addErrback(release)
 
@@ -424,6 +450,9 @@ class X11Desktop:
 
     def releaseAll(self) -> defer.Deferred[None]:
         return self._onX("input", xsession.XSession.releaseAll)
+
+    def settle(self, settleMs: int, timeoutMs: int) -> defer.Deferred[Settled]:
+        return waitForQuiet(self.reactor, time.monotonic, self.x.lastChange, settleMs, timeoutMs)
 
     def screenshot(
         self,

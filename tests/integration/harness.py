@@ -190,6 +190,34 @@ class DesktopTestCase(TestCase):
         )
         self.assertEqual(code, 0, err)
 
+    async def catTerminal(self, geometry: str = "120x20+0+0") -> str:
+        """
+        An xterm whose keyboard input goes to a file (C{cat > FILE}), focused;
+        @return: the file's path.
+        """
+        path = os.path.abspath(self.mktemp())
+        open(path, "wb").close()
+        self.spawn(["xterm", "-u8", "-geometry", geometry, "-e", "sh", "-c", f"cat > '{path}'"])
+        await self.waitForWindow("XTerm")
+        return path
+
+    async def waitForContent(self, path: str, expected: bytes, seconds: float = 10) -> bytes:
+        """The file's content once it is at least as long as EXPECTED (or the time is up)."""
+        for _ in range(int(seconds / 0.05)):
+            with open(path, "rb") as f:
+                data = f.read()
+            if len(data) >= len(expected):
+                return data
+            await sleep(0.05)
+        return data
+
+    def primary(self) -> bytes:
+        """The PRIMARY selection, as C{xclip -o} reads it."""
+        return subprocess.run(
+            ["xclip", "-o", "-selection", "primary"], env=self.env(), capture_output=True,
+            timeout=10,
+        ).stdout
+
     # -- what the X server sees
 
     def pointerMask(self) -> int:
@@ -243,3 +271,38 @@ class DesktopTestCase(TestCase):
         covered = sum(w * h for _, _, w, h in rects)
         self.assertGreaterEqual(covered, client.width * client.height)
         return client.image()
+
+
+class EventWindow:
+    """
+    An X client of the test's own: a borderless window (no window manager
+    involved) over RECT that records the pointer and button events the X
+    server delivers to it, with the modifier state of each.
+    """
+
+    def __init__(self, info: DesktopInfo, rect: tuple[int, int, int, int]) -> None:
+        self.x = session(info)
+        x, y, w, h = rect
+        self.window = self.x.root.create_window(
+            x, y, w, h, 0, self.x.screen.root_depth,
+            background_pixel=self.x.screen.white_pixel, override_redirect=True,
+            event_mask=X.ButtonPressMask | X.ButtonReleaseMask | X.PointerMotionMask,
+        )
+        self.window.map()
+        self.x.display.sync()
+
+    def events(self) -> list[tuple[str, int, int, int, int]]:
+        """(kind, detail, x, y, state) for every event since the last call."""
+        self.x.display.sync()
+        out = []
+        while self.x.display.pending_events():
+            e = self.x.display.next_event()
+            kind = {X.ButtonPress: "press", X.ButtonRelease: "release",
+                    X.MotionNotify: "motion"}.get(e.type)
+            if kind is not None:
+                out.append((kind, e.detail, e.root_x, e.root_y, e.state))
+        return out
+
+    def close(self) -> None:
+        self.window.destroy()
+        self.x.close()

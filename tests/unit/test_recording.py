@@ -397,8 +397,12 @@ class ResourceTests(SynchronousTestCase):
         self.assertError("start", json.dumps({"recording_id": RID3}).encode(), 500,
                          "Failed to start recording.", "the limit is 5")
         self.state.shuttingDown = True
-        self.assertError("start", json.dumps({"recording_id": RID}).encode(), 503,
-                         "Desktop API is shutting down.")
+        for path in ("start", "stop"):
+            self.assertError(path, json.dumps({"recording_id": RID}).encode(), 503,
+                             "Desktop API is shutting down.")
+            # The 400s come first, as in the reference API.
+            self.assertError(path, b"{nope", 400, "Failed to decode request body.")
+            self.assertError(path, b'{"recording_id": "x"}', 400, "Invalid recording_id format.")
 
     def test_failureWhileShuttingDownIs503(self) -> None:
         """

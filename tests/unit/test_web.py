@@ -144,6 +144,11 @@ class ActionTable(APITestCase):
         code, out = self.request("GET", "action")
         self.assertEqual(code, 405)
         self.assertEqual(out["message"], "Method not allowed.")
+        d = self.treq.request("TRACE", URL + "info")
+        self.treq.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, 405)
+        self.assertEqual(response.headers.getRawHeaders("allow"), ["GET, HEAD"])
 
     def test_shuttingDown(self) -> None:
         self.state.shuttingDown = True
@@ -164,7 +169,10 @@ class Semantics(APITestCase):
         for body in ({"action": "wait", "duration": 10**400},
                      {"action": "scroll", "coordinate": [1, 1], "scroll_amount": 10**400},
                      {"action": "screenshot", "quality": 10**400},
-                     {"action": "screenshot", "scaled_width": 10**400, "scaled_height": 10**400}):
+                     {"action": "screenshot", "scaled_width": 10**400, "scaled_height": 10**400},
+                     {"action": "left_click", "coordinate": [1, 1], "scaled_width": 10**400},
+                     {"action": "cursor_position", "scaled_height": 10**400},
+                     {"action": "zoom", "region": [0, 0, 5, 5], "scaled_width": 65536}):
             code, out = self.action(**body)
             self.assertEqual(code, 400, (body, out))
 
