@@ -4,7 +4,9 @@ Pointer actions: moves, clicks, drags, buttons and the wheel.
 
 from __future__ import annotations
 
-from agentdesktop.actions.table import Input, Space, Step, action, modifiers, need
+from typing import Any
+
+from agentdesktop.actions.table import Context, Input, Space, Step, action, modifiers, need
 from agentdesktop.errors import badRequest
 from agentdesktop.interfaces import IDesktop
 from agentdesktop.request import MAX_PATH_POINTS, ActionRequest
@@ -111,3 +113,22 @@ def scroll(req: ActionRequest, space: Space) -> Step:
 @action("reset_input")
 def resetInput(req: ActionRequest, space: Space) -> Step:
     return Input("Reset input failed.", lambda d: d.releaseAll())
+
+
+class AtPointer(Step):
+    """
+    A click or scroll where the pointer already is (no move): what the
+    vendors' tools mean by a click without a coordinate.  C{/action} never
+    makes one (a Coder client leaves out a [0, 0] coordinate).
+    """
+
+    def __init__(self, failMessage: str, button: int, count: int, modifiers: list[str]) -> None:
+        self.failMessage = failMessage
+        self.button = button
+        self.count = count
+        self.modifiers = modifiers
+
+    async def run(self, ctx: Context) -> dict[str, Any]:
+        x, y = await ctx.desktop.pointer()
+        await ctx.desktop.click(x, y, self.button, self.count, self.modifiers)
+        return self.performed()

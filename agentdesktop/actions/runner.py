@@ -7,6 +7,7 @@ mapping of desktop failures to the spec's 500 messages.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
@@ -18,6 +19,28 @@ from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import IDesktop
 
 log = Logger()
+
+
+@dataclass
+class GroupOutcome:
+    """
+    How one group of steps went: the bodies of the steps that succeeded,
+    and the error that stopped it, if any.
+    """
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    error: APIError | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """A one-step group as a C{/batch} result entry."""
+        if self.error is not None:
+            return {"status": self.error.status, **self.error.body()}
+        return {"status": 200, **self.bodies[-1]}
+
+    def message(self) -> str:
+        """The error as one line for a model: message, then detail."""
+        assert self.error is not None
+        return self.error.message + (f" {self.error.detail}" if self.error.detail else "")
 
 
 class ActionRunner:
@@ -78,6 +101,46 @@ class ActionRunner:
         async with self.lock:
             return await self.perform(step, ctx)
 
+    async def runGroups(
+        self,
+        groups: Sequence[Sequence[Step] | APIError],
+        disconnected: defer.Deferred[Any] | None = None,
+        gone: Callable[[], bool] = lambda: False,
+    ) -> list[GroupOutcome]:
+        """
+        Run GROUPS of steps in order under the input lock, held for all of
+        them, so that no other client's input lands in between.  A group
+        given as an L{APIError} is one that could not be prepared: it fails
+        when its turn comes.  The first failure (or GONE() saying the
+        client went away) stops the run; then whatever was pressed is let go.
+
+        @return: one L{GroupOutcome} per group that ran or failed, in order;
+            groups after a failure have none.
+        """
+        ctx = self.context(disconnected)
+        outcomes: list[GroupOutcome] = []
+        async with self.lock:
+            for group in groups:
+                if gone():
+                    await self.releaseAll()
+                    break
+                outcome = GroupOutcome()
+                outcomes.append(outcome)
+                released = False
+                outcome.error = group if isinstance(group, APIError) else None
+                for step in [] if outcome.error else group:  # type: ignore[union-attr]
+                    try:
+                        outcome.bodies.append(await self.perform(step, ctx))
+                    except APIError as e:
+                        # A failed input step has released everything already.
+                        outcome.error, released = e, step.input
+                        break
+                if outcome.error is not None:
+                    if not released:
+                        await self.releaseAll()
+                    break
+        return outcomes
+
     async def runBatch(
         self,
         steps: Sequence[Step],
@@ -85,31 +148,16 @@ class ActionRunner:
         gone: Callable[[], bool] = lambda: False,
     ) -> tuple[list[dict[str, Any]], int | None]:
         """
-        Run STEPS in order under the input lock, held for all of them, so
-        that no other client's input lands between two of them.  Stop at
-        the first failure, or when GONE() says the client went away.
+        L{runGroups} with one step per group, in C{/batch}'s terms.
 
         @return: one entry per step that ran (C{{"status": 200, ...body}}
             or C{{"status": 500, "message", "detail"}}), and the index of
             the step that failed or C{None}.
         """
-        ctx = self.context(disconnected)
-        results: list[dict[str, Any]] = []
-        async with self.lock:
-            for index, step in enumerate(steps):
-                if gone():
-                    # Whatever the batch pressed so far is let go.
-                    await self.releaseAll()
-                    break
-                try:
-                    body = await self.perform(step, ctx)
-                except APIError as e:
-                    results.append({"status": e.status, **e.body()})
-                    if not step.input:
-                        await self.releaseAll()
-                    return results, index
-                results.append({"status": 200, **body})
-        return results, None
+        outcomes = await self.runGroups([[s] for s in steps], disconnected, gone)
+        results = [o.entry() for o in outcomes]
+        failed = next((i for i, o in enumerate(outcomes) if o.error is not None), None)
+        return results, failed
 
     async def perform(self, step: Step, ctx: Context) -> dict[str, Any]:
         """

@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.web import resource
 
+from agentdesktop.dialects.routes import dialectsTree
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
@@ -22,6 +23,7 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
     return {
         b"action": ActionEndpoint(state),
         b"batch": BatchEndpoint(state),
+        b"dialects": dialectsTree(state),
         b"info": InfoEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
