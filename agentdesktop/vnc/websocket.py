@@ -27,6 +27,8 @@ from twisted.web import server
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
+from agentdesktop.tickets import Session
+from agentdesktop.vnc.rfb import ClientStream, RFBError
 from agentdesktop.vnc.splice import ViewerPump, connectUnix
 from agentdesktop.web.resource import TAKEN_OVER, Call, Endpoint, ensureDesktop
 
@@ -160,6 +162,10 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     rfb: RFBConnection | None = None
     sessions: set[Any] | None = None
+    #: Follows the viewer's RFB stream and drops input it may not send.
+    stream: ClientStream | None = None
+    #: Called once when the connection is lost.
+    onLost: Callable[[], None] | None = None
     _binary = False
 
     def onConnect(self, request: ConnectionRequest) -> str | None:
@@ -212,8 +218,20 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         pass
 
     def onMessageFrameData(self, payload: bytes) -> None:
-        if self._binary and not self.failedByMe and self.rfb is not None:
-            self.rfb.write(payload)
+        if not self._binary or self.failedByMe or self.rfb is None:
+            return
+        data = payload
+        if self.stream is not None:
+            try:
+                data = self.stream.feed(payload)
+            except RFBError as e:
+                log.info("VNC viewer {peer} closed: {why}", peer=self.peer, why=str(e))
+                self.stream = None
+                self.rfb.close()
+                self._fail_connection(1008, "unsupported RFB message")
+                return
+        if data:
+            self.rfb.write(data)
 
     def onMessageFrameEnd(self) -> None:
         pass
@@ -234,6 +252,9 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
                 self.rfb.close()
             if self.sessions is not None:
                 self.sessions.discard(self)
+            if self.onLost is not None:
+                onLost, self.onLost = self.onLost, None
+                onLost()
             log.info("VNC viewer {peer} disconnected", peer=self.peer)
 
 
@@ -296,27 +317,52 @@ def cancelTimers(proto: Any) -> None:
 
 
 class _Bound:
-    """A factory view that hands one RFB connection to the protocol it builds."""
+    """
+    A factory view that hands one RFB connection, and the stream filter
+    for its viewer, to the protocol it builds.
+    """
 
     def __init__(
-        self, factory: WebSocketServerFactory, rfb: RFBConnection, sessions: set[Any]
+        self,
+        factory: WebSocketServerFactory,
+        rfb: RFBConnection,
+        sessions: set[Any],
+        stream: ClientStream | None,
+        onLost: Callable[[], None] | None,
     ) -> None:
         self.factory = factory
         self.rfb = rfb
         self.sessions = sessions
+        self.stream = stream
+        self.onLost = onLost
 
     def buildProtocol(self, addr: Any) -> RFBWebSocketProtocol:
         proto = cast(RFBWebSocketProtocol, self.factory.buildProtocol(addr))
         proto.rfb = self.rfb
         proto.sessions = self.sessions
+        proto.stream = self.stream
+        proto.onLost = self.onLost
         return proto
+
+
+def viewerStream(state: ServiceState, mayControl: bool) -> ClientStream:
+    """
+    The filter for a viewer's RFB stream: input passes while
+    L{ServiceState.viewerMayInput} allows it, and touches the control lease.
+    """
+    return ClientStream(lambda: state.viewerMayInput(mayControl), state.control.touch)
 
 
 class VNCEndpoint(Endpoint):
     """
     C{GET /api/v0/desktop/vnc}: start the desktop, connect to its RFB
-    socket, then accept the WebSocket and splice.
+    socket, then accept the WebSocket and splice.  A viewer page's session
+    or a ticket admits it too; the viewer's input reaches the desktop only
+    when SPEC section 16 allows.
     """
+
+    viewer = True
+    ticketed = True
 
     def __init__(self, state: ServiceState, reactor: Any) -> None:
         super().__init__(state)
@@ -328,6 +374,8 @@ class VNCEndpoint(Endpoint):
     async def handle_GET(self, call: Call) -> Any:
         request = call.request
         call.action = "vnc"
+        grant = call.grant
+        assert grant is not None
         rfb = await startAndConnect(self.state, self.reactor)
         if call.gone or request.channel is None or request.channel.transport is None:
             rfb.close()
@@ -338,11 +386,24 @@ class VNCEndpoint(Endpoint):
             request.setHeader(b"upgrade", b"websocket")
             raise APIError(426, "WebSocket upgrade required.",
                            "Connect with a WebSocket client such as noVNC.")
-        result = WebSocketResource(_Bound(self.factory, rfb, self.sessions)).render(request)
+        stream = viewerStream(self.state, grant.mayControl)
+        onLost = self.countConnection(grant.session)
+        bound = _Bound(self.factory, rfb, self.sessions, stream, onLost)
+        result = WebSocketResource(bound).render(request)
         if result is server.NOT_DONE_YET:
             return TAKEN_OVER
         # Not an upgrade autobahn could take over (e.g. HTTP/2).
         rfb.close()
+        if onLost is not None:
+            onLost()
         if isinstance(result, bytes):
             request.write(result)
         return None
+
+    def countConnection(self, session: Session | None) -> Callable[[], None] | None:
+        """Keep SESSION alive while this connection is open."""
+        if session is None:
+            return None
+        sessions = self.state.sessions
+        sessions.connected(session)
+        return lambda: sessions.disconnected(session)

@@ -12,6 +12,7 @@ from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
 from agentdesktop.web.api import ActionEndpoint, InfoEndpoint
+from agentdesktop.web.control import ControlEndpoint, TicketsEndpoint
 from agentdesktop.web.resource import Tree
 
 PREFIX = (b"api", b"v0", b"desktop")
@@ -22,6 +23,8 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
     return {
         b"action": ActionEndpoint(state),
         b"info": InfoEndpoint(state),
+        b"control": ControlEndpoint(state),
+        b"tickets": TicketsEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
         b"": viewer.ViewerPage(state),
