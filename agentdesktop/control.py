@@ -10,6 +10,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
@@ -41,7 +42,8 @@ class ControlLease:
         credential took control), or C{None}.
     @ivar since: when control was taken (clock seconds), or C{None}.
     @ivar changed: called with no arguments whenever control is taken or
-        given back (the service releases every key and button then).
+        given back (the service releases every key and button then); one
+        may return a Deferred, which L{settled} waits for.
     """
 
     def __init__(self, clock: IReactorTime, idleTimeout: float = 60.0) -> None:
@@ -53,6 +55,7 @@ class ControlLease:
         self.lastInput = 0.0
         self.changed: list[Callable[[], Any]] = []
         self._timer: IDelayedCall | None = None
+        self._pending: list[defer.Deferred[Any]] = []
 
     @property
     def held(self) -> bool:
@@ -91,6 +94,13 @@ class ControlLease:
         self.since = None
         self._notify()
 
+    def close(self) -> None:
+        """The service is stopping: cancel the idle timer, tell nobody."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self.changed.clear()
+
     def touch(self) -> None:
         """Input from a viewer allowed to send it: the idle time starts again."""
         self.lastInput = self.clock.seconds()
@@ -111,9 +121,22 @@ class ControlLease:
             return
         self.release("timed out after no input")
 
+    def settled(self) -> defer.Deferred[None]:
+        """
+        A Deferred that fires once what the last change started (a
+        C{changed} callback that returned a Deferred) has finished.
+        """
+        pending = [d for d in self._pending if not d.called]
+        self._pending = pending
+        return defer.DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
+
     def _notify(self) -> None:
+        self._pending = []
         for f in list(self.changed):
             try:
-                f()
+                result = f()
             except Exception:
                 log.failure("A control change callback failed")
+                continue
+            if isinstance(result, defer.Deferred):
+                self._pending.append(result)

@@ -52,6 +52,7 @@ class DesktopService(service.MultiService):
 
     async def _stop(self) -> None:
         self.state.shuttingDown = True
+        self.state.control.close()
         await defer.maybeDeferred(super().stopService)
         self.state.runner.close()
         if self.state.recorder is not None:
@@ -80,9 +81,9 @@ def makeState(
     control = ControlLease(clock, controlIdleTimeout)
     runner = ActionRunner(desktop, clock, control)
 
-    def releaseAll() -> None:
+    def releaseAll() -> defer.Deferred[None]:
         # Whoever gets control starts with no key or button held.
-        defer.Deferred.fromCoroutine(runner.releaseAll())
+        return defer.Deferred.fromCoroutine(runner.releaseAll())
 
     control.changed.append(releaseAll)
     return ServiceState(

@@ -72,9 +72,6 @@ def _viewerInput(value: str) -> str:
     return value
 
 
-_viewerInput.coerceDoc = f"{WITH_CONTROL} or {ALWAYS}."  # type: ignore[attr-defined]
-
-
 def isLocalEndpoint(description: str) -> bool:
     """
     Whether the server endpoint DESCRIPTION (a Twisted endpoint string)

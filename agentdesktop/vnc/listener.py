@@ -17,8 +17,8 @@ from twisted.python.failure import Failure
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
-from agentdesktop.vnc.rfb import ClientStream, RFBError
-from agentdesktop.vnc.websocket import RFBConnection, startAndConnect, viewerStream
+from agentdesktop.vnc.rfb import RFBError
+from agentdesktop.vnc.websocket import RFBConnection, ViewerInput, startAndConnect
 
 log = Logger()
 
@@ -31,7 +31,7 @@ class _RawViewer(protocol.Protocol):
         self.reactor = reactor
         self.rfb: RFBConnection | None = None
         self.closed = False
-        self.stream: ClientStream | None = viewerStream(state, mayControl=True)
+        self.viewerInput: ViewerInput | None = None
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -55,6 +55,7 @@ class _RawViewer(protocol.Protocol):
             rfb.close()
             return
         self.rfb = rfb
+        self.viewerInput = ViewerInput(self.state, True, rfb)
         assert self.transport is not None
         transport = self.transport
         self.factory.sessions.add(self)
@@ -62,23 +63,21 @@ class _RawViewer(protocol.Protocol):
         self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def dataReceived(self, data: bytes) -> None:
-        if self.rfb is None or self.stream is None:
+        if self.rfb is None or self.viewerInput is None:
             return
         try:
-            forward = self.stream.feed(data)
+            self.viewerInput.feed(data)
         except RFBError as e:
             log.info("Raw VNC viewer closed: {why}", why=str(e))
-            self.stream = None
             self.rfb.close()
             if self.transport is not None:
                 self.transport.loseConnection()
-            return
-        if forward:
-            self.rfb.write(forward)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.closed = True
         self.factory.sessions.discard(self)
+        if self.viewerInput is not None:
+            self.viewerInput.close()
         if self.rfb is not None:
             self.rfb.close()
 

@@ -103,9 +103,11 @@ class ClientStream:
         # The rest of a ClientCutText's text: bytes left, and whether they pass.
         self._textLeft = 0
         self._textPasses = False
-        self._keysDown: set[tuple[str, int]] = set()
+        # What it pressed, by key, with the message that releases it.
+        self._keysDown: dict[tuple[str, int], bytes] = {}
         self._buttons = 0
         self._at = b"\0\0\0\0"
+        self._releasesOwed = False
 
     def feed(self, data: bytes | memoryview) -> bytes:
         """
@@ -124,6 +126,8 @@ class ClientStream:
                     out += buf[:n]
                 del buf[:n]
                 self._textLeft -= n
+                if not self._textLeft and self._releasesOwed:
+                    out += self.releases()
                 continue
             length = self._length()
             if length is None or len(buf) < length:
@@ -132,6 +136,24 @@ class ClientStream:
             del buf[:length]
             out += self._handle(message)
         return bytes(out)
+
+    def releases(self) -> bytes:
+        """
+        Messages that release every key and button this viewer pressed
+        (which it then no longer holds), to send to the server now: they
+        fall between two of the viewer's messages.  In the middle of a
+        ClientCutText's text, they are sent after it instead.
+        """
+        if self._textLeft and self._textPasses:
+            self._releasesOwed = True
+            return b""
+        self._releasesOwed = False
+        out = b"".join(self._keysDown.values())
+        self._keysDown.clear()
+        if self._buttons:
+            out += bytes((POINTER_EVENT, 0)) + self._at
+            self._buttons = 0
+        return out
 
     # -- lengths
 
@@ -181,9 +203,11 @@ class ClientStream:
             return self._handshake(message)
         kind = message[0]
         if kind == KEY_EVENT:
-            return self._key(message, bool(message[1]), ("keysym", _u32(message, 4)))
+            release = message[:1] + b"\0" + message[2:]
+            return self._key(message, bool(message[1]), ("keysym", _u32(message, 4)), release)
         if kind == QEMU:
-            return self._key(message, bool(_u16(message, 2)), ("keycode", _u32(message, 8)))
+            release = message[:2] + b"\0\0" + message[4:]
+            return self._key(message, bool(_u16(message, 2)), ("keycode", _u32(message, 8)), release)
         if kind == POINTER_EVENT:
             return self._pointer(message)
         if kind == CLIENT_CUT_TEXT:
@@ -209,16 +233,16 @@ class ClientStream:
             self._stage = _MESSAGES
         return message
 
-    def _key(self, message: bytes, down: bool, key: tuple[str, int]) -> bytes:
+    def _key(self, message: bytes, down: bool, key: tuple[str, int], release: bytes) -> bytes:
         if self.mayInput():
             self.onInput()
             if down:
-                self._keysDown.add(key)
+                self._keysDown[key] = release
             else:
-                self._keysDown.discard(key)
+                self._keysDown.pop(key, None)
             return message
         if not down and key in self._keysDown:
-            self._keysDown.discard(key)
+            del self._keysDown[key]
             return message
         return b""
 

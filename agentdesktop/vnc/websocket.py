@@ -162,8 +162,8 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     rfb: RFBConnection | None = None
     sessions: set[Any] | None = None
-    #: Follows the viewer's RFB stream and drops input it may not send.
-    stream: ClientStream | None = None
+    #: What of the viewer's bytes reaches the desktop.
+    viewerInput: ViewerInput | None = None
     #: Called once when the connection is lost.
     onLost: Callable[[], None] | None = None
     _binary = False
@@ -218,20 +218,20 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         pass
 
     def onMessageFrameData(self, payload: bytes) -> None:
-        if not self._binary or self.failedByMe or self.rfb is None:
+        if not self._binary or self.failedByMe or self.viewerInput is None:
             return
-        data = payload
-        if self.stream is not None:
-            try:
-                data = self.stream.feed(payload)
-            except RFBError as e:
-                log.info("VNC viewer {peer} closed: {why}", peer=self.peer, why=str(e))
-                self.stream = None
-                self.rfb.close()
-                self._fail_connection(1008, "unsupported RFB message")
-                return
-        if data:
-            self.rfb.write(data)
+        try:
+            self.viewerInput.feed(payload)
+        except RFBError as e:
+            log.info("VNC viewer {peer} closed: {why}", peer=self.peer, why=str(e))
+            self._closeRFB()
+            self._fail_connection(1008, "unsupported RFB message")
+
+    def _closeRFB(self) -> None:
+        if self.viewerInput is not None:
+            self.viewerInput.close()
+        if self.rfb is not None:
+            self.rfb.close()
 
     def onMessageFrameEnd(self) -> None:
         pass
@@ -240,16 +240,14 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         pass
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.rfb is not None:
-            self.rfb.close()
+        self._closeRFB()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         try:
             super().connectionLost(reason)
         finally:
             cancelTimers(self)
-            if self.rfb is not None:
-                self.rfb.close()
+            self._closeRFB()
             if self.sessions is not None:
                 self.sessions.discard(self)
             if self.onLost is not None:
@@ -318,8 +316,8 @@ def cancelTimers(proto: Any) -> None:
 
 class _Bound:
     """
-    A factory view that hands one RFB connection, and the stream filter
-    for its viewer, to the protocol it builds.
+    A factory view that hands one RFB connection, and what of its viewer's
+    bytes may reach it, to the protocol it builds.
     """
 
     def __init__(
@@ -327,30 +325,75 @@ class _Bound:
         factory: WebSocketServerFactory,
         rfb: RFBConnection,
         sessions: set[Any],
-        stream: ClientStream | None,
+        viewerInput: ViewerInput,
         onLost: Callable[[], None] | None,
     ) -> None:
         self.factory = factory
         self.rfb = rfb
         self.sessions = sessions
-        self.stream = stream
+        self.viewerInput = viewerInput
         self.onLost = onLost
 
     def buildProtocol(self, addr: Any) -> RFBWebSocketProtocol:
         proto = cast(RFBWebSocketProtocol, self.factory.buildProtocol(addr))
         proto.rfb = self.rfb
         proto.sessions = self.sessions
-        proto.stream = self.stream
+        proto.viewerInput = self.viewerInput
         proto.onLost = self.onLost
         return proto
 
 
-def viewerStream(state: ServiceState, mayControl: bool) -> ClientStream:
+class ViewerInput:
     """
-    The filter for a viewer's RFB stream: input passes while
-    L{ServiceState.viewerMayInput} allows it, and touches the control lease.
+    One viewer's bytes on their way to the desktop (SPEC section 16): a
+    L{ClientStream} drops the input it may not send (and touches the control
+    lease with what it may); when the viewer loses the right to send input,
+    or goes away, the keys and buttons it still holds are released.  (Xvnc
+    releases a departed viewer's keys, but not its buttons; an XTEST release
+    does not undo a button Xvnc's own pointer pressed.)
     """
-    return ClientStream(lambda: state.viewerMayInput(mayControl), state.control.touch)
+
+    def __init__(self, state: ServiceState, mayControl: bool, rfb: RFBConnection) -> None:
+        self.control = state.control
+        self.stream = ClientStream(lambda: state.viewerMayInput(mayControl), state.control.touch)
+        self.rfb = rfb
+        self.closed = False
+        self.control.changed.append(self.controlChanged)
+
+    def feed(self, data: bytes) -> None:
+        """
+        Forward what of DATA may reach the desktop.
+
+        @raise RFBError: the stream cannot be followed: close the viewer.
+        """
+        if self.closed:
+            return
+        try:
+            forward = self.stream.feed(data)
+        except RFBError:
+            self.close()
+            raise
+        if forward:
+            self.rfb.write(forward)
+
+    def controlChanged(self) -> None:
+        if not self.stream.mayInput():
+            self.letGo()
+
+    def letGo(self) -> None:
+        """Release what the viewer holds pressed."""
+        releases = self.stream.releases()
+        if releases:
+            self.rfb.write(releases)
+
+    def close(self) -> None:
+        """The viewer is going: let go, and stop following the lease."""
+        if self.closed:
+            return
+        self.closed = True
+        self.letGo()
+        if self.controlChanged in self.control.changed:
+            self.control.changed.remove(self.controlChanged)
 
 
 class VNCEndpoint(Endpoint):
@@ -386,13 +429,14 @@ class VNCEndpoint(Endpoint):
             request.setHeader(b"upgrade", b"websocket")
             raise APIError(426, "WebSocket upgrade required.",
                            "Connect with a WebSocket client such as noVNC.")
-        stream = viewerStream(self.state, grant.mayControl)
+        viewerInput = ViewerInput(self.state, grant.mayControl, rfb)
         onLost = self.countConnection(grant.session)
-        bound = _Bound(self.factory, rfb, self.sessions, stream, onLost)
+        bound = _Bound(self.factory, rfb, self.sessions, viewerInput, onLost)
         result = WebSocketResource(bound).render(request)
         if result is server.NOT_DONE_YET:
             return TAKEN_OVER
         # Not an upgrade autobahn could take over (e.g. HTTP/2).
+        viewerInput.close()
         rfb.close()
         if onLost is not None:
             onLost()

@@ -113,6 +113,8 @@ class ControlEndpoint(Endpoint):
             control.take(holder, grant.owner)
         else:
             control.release()
+        # Answer once every key and button is released.
+        await control.settled()
         return self.status(grant)
 
 

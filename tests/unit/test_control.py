@@ -90,6 +90,23 @@ class Lease(SynchronousTestCase):
         self.assertFalse(self.lease.held)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_settledWaitsForWhatTheChangeStarted(self) -> None:
+        from twisted.internet import defer
+
+        started: defer.Deferred[None] = defer.Deferred()
+        self.lease.changed.append(lambda: started)
+        self.successResultOf(self.lease.settled())
+        self.lease.take("alice")
+        settled = self.lease.settled()
+        self.assertNoResult(settled)
+        started.callback(None)
+        self.successResultOf(settled)
+
+    def test_closeCancelsTheTimer(self) -> None:
+        self.lease.take("alice")
+        self.lease.close()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_rfc3339(self) -> None:
         self.assertEqual(rfc3339(0), "1970-01-01T00:00:00.000Z")
         self.assertEqual(rfc3339(1.5), "1970-01-01T00:00:01.500Z")
@@ -377,6 +394,26 @@ class TicketRoutes(RouteTestCase):
         cookie = self.openPage("ticket=" + self.ticket("control"))
         self.clock.advance(SESSION_IDLE)
         self.assertEqual(self.request("GET", "control", headers=cookie)[0], 401)
+
+    def test_secretsNeverLogged(self) -> None:
+        """Neither tickets, session cookies nor the token appear in any log event."""
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        ticket = self.ticket("control")
+        cookie = self.openPage("ticket=" + ticket)
+        self.request("POST", "control", {"take": True}, cookie)
+        self.request("GET", "?ticket=" + ticket)
+        self.request("GET", "info?token=" + TOKEN)
+        self.request("GET", "?ticket=" + ticket + "x")
+        self.assertGreater(len(events), 5)
+        session = cookie["Cookie"][0].split("=", 1)[1]
+        for event in events:
+            text = formatEvent(event) + repr(event)
+            for secret in (ticket, session, TOKEN):
+                self.assertNotIn(secret, text)
 
     def test_ticketOnlyWhereItOpensAViewer(self) -> None:
         ticket = self.ticket("control")

@@ -235,6 +235,32 @@ class Releases(SynchronousTestCase):
         self.assertEqual(s.feed(pointerEvent(0, 1, 1)), b"")
 
 
+    def test_releasesLetGoOfEverything(self) -> None:
+        """
+        Told to let go (it lost the right to input, or is going away), the
+        stream gives the releases of what it pressed, once.
+        """
+        s, policy = stream(True)
+        s.feed(keyEvent(0xFFE1, True) + qemuKey(0x61, 30, True) + keyEvent(0x62, True)
+               + keyEvent(0x62, False) + pointerEvent(0b11, 10, 20))
+        policy.allowed = False
+        self.assertEqual(
+            s.releases(), keyEvent(0xFFE1, False) + qemuKey(0x61, 30, False) + pointerEvent(0, 10, 20)
+        )
+        self.assertEqual(s.releases(), b"")
+        self.assertEqual(s.feed(keyEvent(0xFFE1, False) + pointerEvent(0, 1, 1)), b"")
+
+    def test_releasesWaitForTheEndOfATextPassing(self) -> None:
+        """In the middle of a ClientCutText's text, releases come after it."""
+        s, policy = stream(True)
+        message = cutText(b"0123456789")
+        s.feed(keyEvent(0x61, True) + message[:12])
+        policy.allowed = False
+        self.assertEqual(s.releases(), b"")
+        self.assertEqual(s.feed(message[12:] + updateRequest()),
+                         message[12:] + keyEvent(0x61, False) + updateRequest())
+
+
 class Refusals(SynchronousTestCase):
     def test_unknownType(self) -> None:
         for kind in (1, 7, 100, 149, 249, 252, 254):

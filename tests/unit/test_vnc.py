@@ -453,9 +453,33 @@ class VNCTestCase(SynchronousTestCase):
             send(part, isBinary=True)
         self.assertEqual(splice_.toRFB(), KEY + POINTER)
         self.assertEqual(self.state.control.lastInput, self.reactor.seconds())
-        self.state.control.release()
+        self.state.control.release()  # it lets go of what it pressed
         send(KEY + UPDATE, isBinary=True)
-        self.assertEqual(splice_.toRFB(), UPDATE)
+        self.assertEqual(
+            splice_.toRFB(),
+            struct.pack("!BBxxI", 4, 0, 0x61) + struct.pack("!BBHH", 5, 0, 10, 20) + UPDATE,
+        )
+
+    def test_lettingGo(self) -> None:
+        """
+        A viewer that loses the right to input (control handed back) lets
+        go of the key and button it pressed; so does one that goes away.
+        """
+        self.state.control.take("alice")
+        splice_ = self.openSplice()
+        splice_.client.sendMessage(HANDSHAKE + KEY + POINTER, isBinary=True)
+        self.assertEqual(splice_.toRFB(), HANDSHAKE + KEY + POINTER)
+        self.state.control.release()
+        self.assertEqual(
+            splice_.toRFB(), struct.pack("!BBxxI", 4, 0, 0x61) + struct.pack("!BBHH", 5, 0, 10, 20)
+        )
+        self.state.control.take("alice")
+        splice_.client.sendMessage(POINTER, isBinary=True)
+        self.assertEqual(splice_.toRFB(), POINTER)
+        splice_.clientTransport.loseConnection()
+        splice_.pump.flush()
+        self.assertEqual(splice_.toRFB(), struct.pack("!BBHH", 5, 0, 10, 20))
+        self.assertEqual(self.state.control.changed[1:], [])
 
     def test_viewTicketNeverSendsInput(self) -> None:
         ticket = self.state.tickets.issue("view").secret
