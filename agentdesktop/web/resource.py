@@ -51,7 +51,6 @@ class Grant:
     """
     What a request's credentials allow (SPEC section 16).
 
-    @ivar full: every route: the bearer token, or no token configured.
     @ivar scope: C{"control"} (may take control; its viewers may send input
         while a person holds it) or C{"view"}.
     @ivar source: where it came from: C{"header"} (the bearer token in
@@ -60,7 +59,6 @@ class Grant:
     @ivar session: the viewer page's session it came with, or C{None}.
     """
 
-    full: bool
     scope: str
     source: str
     session: Session | None = None
@@ -79,7 +77,7 @@ class Grant:
 TOKEN_OWNER = object()
 
 #: The grant of a public route's request without credentials.
-ANONYMOUS = Grant(False, "view", "none")
+ANONYMOUS = Grant("view", "none")
 
 
 class LimitedRequest(server.Request):
@@ -263,16 +261,16 @@ class Endpoint(resource.Resource):
             scope = state.tickets.redeem(call.arg("ticket"))
             if scope is None:
                 raise APIError(401, "Unauthorized.", "The ticket is unknown, expired or already used.")
-            return Grant(False, scope, "ticket")
+            return Grant(scope, "ticket")
         token = state.token
         if token is not None and tokenMatches(call.bearer(), token):
-            return Grant(True, "control", "header")
+            return Grant("control", "header")
         if self.viewer:
             session = state.sessions.find(call.cookie(SESSION_COOKIE))
             if session is not None:
-                return Grant(token is None, session.scope, "session", session)
+                return Grant(session.scope, "session", session)
         if token is None:
-            return Grant(True, "control", "open")
+            return Grant("control", "open")
         if call.arg("token") is not None:
             if not state.allowTokenInURL:
                 raise APIError(
@@ -282,7 +280,7 @@ class Endpoint(resource.Resource):
                     "viewer with a ticket from POST /api/v0/desktop/tickets.",
                 )
             if tokenMatches(call.bearer(inURL=True), token):
-                return Grant(True, "control", "url")
+                return Grant("control", "url")
         return None
 
     def render(self, request: server.Request) -> Any:  # type: ignore[override]
