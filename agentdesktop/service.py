@@ -11,9 +11,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from agentdesktop.actions import ActionRunner
+from agentdesktop.control import ControlLease
 from agentdesktop.errors import DesktopError
 from agentdesktop.interfaces import IDesktop, IRecorder
-from agentdesktop.state import ServiceState
+from agentdesktop.state import WITH_CONTROL, ServiceState
+from agentdesktop.tickets import Sessions, TicketBook
 
 log = Logger()
 
@@ -50,6 +52,7 @@ class DesktopService(service.MultiService):
 
     async def _stop(self) -> None:
         self.state.shuttingDown = True
+        self.state.control.close()
         await defer.maybeDeferred(super().stopService)
         self.state.runner.close()
         if self.state.recorder is not None:
@@ -66,6 +69,24 @@ def makeState(
     clock: Any,
     token: str | None = None,
     recorder: IRecorder | None = None,
+    *,
+    controlIdleTimeout: float = 60.0,
+    viewerInput: str = WITH_CONTROL,
+    allowTokenInURL: bool = False,
 ) -> ServiceState:
-    """The state of a service driving DESKTOP, timing holds and waits on CLOCK."""
-    return ServiceState(desktop, ActionRunner(desktop, clock), token, recorder)
+    """
+    The state of a service driving DESKTOP, timing holds, waits, the
+    control lease and tickets on CLOCK.
+    """
+    control = ControlLease(clock, controlIdleTimeout)
+    runner = ActionRunner(desktop, clock, control)
+
+    def releaseAll() -> defer.Deferred[None]:
+        # Whoever gets control starts with no key or button held.
+        return defer.Deferred.fromCoroutine(runner.releaseAll())
+
+    control.changed.append(releaseAll)
+    return ServiceState(
+        desktop, runner, control, TicketBook(clock), Sessions(clock), token, recorder,
+        viewerInput=viewerInput, allowTokenInURL=allowTokenInURL,
+    )

@@ -4,16 +4,19 @@ C{twistd agentdesktop}: options and service construction.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import IService
+from twisted.internet import endpoints
 from twisted.python import usage
 
 from agentdesktop.recording import Recorder, RecorderConfig
 from agentdesktop.service import DesktopService, makeState
+from agentdesktop.state import ALWAYS, WITH_CONTROL
 from agentdesktop.vnc.listener import vncListenService
 from agentdesktop.web.resource import makeSite
 from agentdesktop.web.root import makeRoot
@@ -63,12 +66,45 @@ def _positive(kind: type) -> Any:
 _geometry.coerceDoc = "WIDTHxHEIGHT."  # type: ignore[attr-defined]
 
 
+def _viewerInput(value: str) -> str:
+    if value not in (WITH_CONTROL, ALWAYS):
+        raise ValueError(f"must be {WITH_CONTROL} or {ALWAYS}, got {value!r}")
+    return value
+
+
+def isLocalEndpoint(description: str) -> bool:
+    """
+    Whether the server endpoint DESCRIPTION (a Twisted endpoint string)
+    can only be reached from this machine: a unix socket, or TCP/TLS bound
+    to a loopback address.
+
+    @raise ValueError: DESCRIPTION is not an endpoint string.
+    """
+    endpoint = endpoints.serverFromString(None, description)
+    if isinstance(endpoint, endpoints.UNIXServerEndpoint):
+        return True
+    # Twisted keeps the interface of TCP (and TLS) endpoints in _interface.
+    interface = getattr(endpoint, "_interface", None)
+    if not isinstance(interface, str):
+        return False
+    try:
+        return ipaddress.ip_address(interface.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Run a Linux desktop (Xvnc + a window manager) and serve the agent "
         "desktop API on it: actions, screenshots, VNC over WebSocket, recording."
     )
+
+    optFlags = [
+        ["allow-token-in-url", None, "Accept the bearer token in URLs (?token=); prefer tickets."],
+        ["vnc-listen-insecure", None,
+         "Allow --vnc-listen on a non-loopback endpoint while a token is set (raw VNC has no auth)."],
+    ]
 
     optParameters = [
         ["geometry", None, Size((1920, 1080)), "Native screen size.", _geometry],
@@ -83,6 +119,12 @@ class Options(usage.Options):
         ["max-recording-bytes", None, 104857600, "Larger recordings are refused with 413.", _positive(int)],
         ["max-thumbnail-bytes", None, 10485760, "Larger thumbnails are omitted.", _positive(int)],
         ["auth-token-file", None, None, "File holding the bearer token every route then requires."],
+        ["control-idle-timeout", None, 60.0,
+         "Seconds without input from the person in control before control returns to the agent.",
+         _positive(float)],
+        ["viewer-input", None, WITH_CONTROL,
+         "Which viewers may send input: with-control (viewers allowed to take control, while a "
+         "person holds it) or always.", _viewerInput],
         ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
         ["xvnc", None, "Xvnc", "Xvnc binary."],
         ["xdotool", None, "xdotool", "xdotool binary."],
@@ -125,10 +167,27 @@ class Options(usage.Options):
             if not token:
                 raise usage.UsageError(f"--auth-token-file: {path} is empty")
             self["token"] = token
+        self.checkVNCListen()
         for name in ("recordings-dir", "runtime-dir"):
             value = self[name]
             if value is not None and os.path.exists(value) and not os.path.isdir(value):
                 raise usage.UsageError(f"--{name}: {value} is not a directory")
+
+    def checkVNCListen(self) -> None:
+        """Refuse a raw VNC listener others can reach while a token guards the API."""
+        endpoint = self["vnc-listen"]
+        if not endpoint:
+            return
+        try:
+            local = isLocalEndpoint(endpoint)
+        except (ValueError, TypeError, KeyError, OSError) as e:
+            raise usage.UsageError(f"--vnc-listen {endpoint}: {e}") from None
+        if not local and self["token"] is not None and not self["vnc-listen-insecure"]:
+            raise usage.UsageError(
+                f"--vnc-listen {endpoint} is reachable from other machines and raw VNC has no "
+                "authentication, which would bypass the token: bind it to 127.0.0.1 or a unix "
+                "socket, or pass --vnc-listen-insecure"
+            )
 
 
 def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
@@ -172,7 +231,12 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     desktop = makeDesktop(options, reactor)
-    state = makeState(desktop, reactor, options["token"], makeRecorder(options, reactor, desktop))
+    state = makeState(
+        desktop, reactor, options["token"], makeRecorder(options, reactor, desktop),
+        controlIdleTimeout=options["control-idle-timeout"],
+        viewerInput=options["viewer-input"],
+        allowTokenInURL=bool(options["allow-token-in-url"]),
+    )
     svc = DesktopService(state)
     site = makeSite(makeRoot(state, reactor))
     for endpoint in options["listen"]:

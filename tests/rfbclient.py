@@ -116,6 +116,12 @@ class RFBClient:
         self.send(struct.pack("!BxHi", 2, 1, 0))  # SetEncodings: Raw only
         self.pixels = bytearray(self.width * self.height * 4)
 
+    def keyEvent(self, keysym: int, down: bool) -> None:
+        self.send(struct.pack("!BBxxI", 4, int(down), keysym))
+
+    def pointerEvent(self, mask: int, x: int, y: int) -> None:
+        self.send(struct.pack("!BBHH", 5, mask, x, y))
+
     def requestUpdate(self, incremental: bool = False) -> None:
         self.send(struct.pack("!BBHHHH", 3, int(incremental), 0, 0, self.width, self.height))
 
@@ -222,9 +228,12 @@ class RFBWebSocketClient(WebSocketClientProtocol):  # type: ignore[misc]
 
 
 def webSocketFactory(
-    reactor: Any, url: str, protocols: list[str] | None = None
+    reactor: Any, url: str, protocols: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> WebSocketClientFactory:
-    factory = WebSocketClientFactory(url, protocols=protocols or [], reactor=reactor)
+    factory = WebSocketClientFactory(
+        url, protocols=protocols or [], headers=headers or {}, reactor=reactor
+    )
     factory.protocol = RFBWebSocketClient
     factory.setProtocolOptions(
         maxFramePayloadSize=0, maxMessagePayloadSize=0, autoFragmentSize=0,
@@ -236,15 +245,16 @@ def webSocketFactory(
 
 
 async def connectWebSocket(
-    reactor: Any, url: str, protocols: list[str] | None = None, tls: Any = None
+    reactor: Any, url: str, protocols: list[str] | None = None, tls: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[RFBClient, RFBWebSocketClient]:
     """
     An RFB client over the WebSocket at URL (ws:// or wss://host:port/path);
     TLS is the client connection creator for wss (e.g. from
-    C{optionsForClientTLS}).
+    C{optionsForClientTLS}); HEADERS go with the opening handshake.
     """
     parsed = urlparse(url)
-    factory = webSocketFactory(reactor, url, protocols)
+    factory = webSocketFactory(reactor, url, protocols, headers)
     proto = RFBWebSocketClient()
     proto.factory = factory
     endpoint: Any = TCP4ClientEndpoint(reactor, parsed.hostname or "127.0.0.1", parsed.port or 80)

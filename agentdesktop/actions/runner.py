@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from agentdesktop.actions.table import ActionFailed, Context, Step
+from agentdesktop.control import CONTROLLED, ControlLease
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import IDesktop
 
@@ -49,9 +50,12 @@ class ActionRunner:
     requests never interleave their input.
     """
 
-    def __init__(self, desktop: IDesktop, clock: IReactorTime) -> None:
+    def __init__(
+        self, desktop: IDesktop, clock: IReactorTime, control: ControlLease | None = None
+    ) -> None:
         self.desktop = desktop
         self.clock = clock
+        self.control = control
         self.lock = defer.DeferredLock()
         self._sleeps: set[defer.Deferred[None]] = set()
 
@@ -93,12 +97,16 @@ class ActionRunner:
         @param disconnected: errbacks if the client goes away; cuts holds
             and waits short.
         @return: the response body.
-        @raise APIError: 500 with the step's message when the desktop fails.
+        @raise APIError: 409 (L{checkInput}) for an input step while a
+            person holds control; 500 with the step's message when the
+            desktop fails.
         """
         ctx = self.context(disconnected)
         if not step.input:
             return await self.perform(step, ctx)
+        self.checkInput()
         async with self.lock:
+            self.checkInput()
             return await self.perform(step, ctx)
 
     async def runGroups(
@@ -130,9 +138,13 @@ class ActionRunner:
                 outcome.error = group if isinstance(group, APIError) else None
                 for step in [] if outcome.error else group:  # type: ignore[union-attr]
                     try:
+                        if step.input:
+                            # A person may have taken control meanwhile.
+                            self.checkInput()
                         outcome.bodies.append(await self.perform(step, ctx))
                     except APIError as e:
-                        # A failed input step has released everything already.
+                        # A failed input step has released everything already;
+                        # one refused by the lease must not release the person's.
                         outcome.error, released = e, step.input
                         break
                 if outcome.error is not None:
@@ -158,6 +170,15 @@ class ActionRunner:
         results = [o.entry() for o in outcomes]
         failed = next((i for i, o in enumerate(outcomes) if o.error is not None), None)
         return results, failed
+
+    def checkInput(self) -> None:
+        """
+        Refuse agent input while a person holds control.
+
+        @raise APIError: 409 C{A person is controlling the desktop.}
+        """
+        if self.control is not None and self.control.held:
+            raise APIError(409, CONTROLLED)
 
     async def perform(self, step: Step, ctx: Context) -> dict[str, Any]:
         """

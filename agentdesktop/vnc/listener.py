@@ -1,6 +1,8 @@
 """
 An optional raw RFB listener (C{--vnc-listen}): each client gets its own
-connection to the desktop's RFB socket, spliced as C{/vnc} does.
+connection to the desktop's RFB socket, spliced as C{/vnc} does.  It has
+no authentication of its own: its clients count as the operator's, who may
+send input while a person holds control (SPEC section 16).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from twisted.python.failure import Failure
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
-from agentdesktop.vnc.websocket import RFBConnection, startAndConnect
+from agentdesktop.vnc.rfb import RFBError
+from agentdesktop.vnc.websocket import RFBConnection, ViewerInput, startAndConnect
 
 log = Logger()
 
@@ -28,6 +31,7 @@ class _RawViewer(protocol.Protocol):
         self.reactor = reactor
         self.rfb: RFBConnection | None = None
         self.closed = False
+        self.viewerInput: ViewerInput | None = None
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -51,6 +55,7 @@ class _RawViewer(protocol.Protocol):
             rfb.close()
             return
         self.rfb = rfb
+        self.viewerInput = ViewerInput(self.state, True, rfb)
         assert self.transport is not None
         transport = self.transport
         self.factory.sessions.add(self)
@@ -58,12 +63,21 @@ class _RawViewer(protocol.Protocol):
         self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def dataReceived(self, data: bytes) -> None:
-        if self.rfb is not None:
-            self.rfb.write(data)
+        if self.rfb is None or self.viewerInput is None:
+            return
+        try:
+            self.viewerInput.feed(data)
+        except RFBError as e:
+            log.info("Raw VNC viewer closed: {why}", why=str(e))
+            self.rfb.close()
+            if self.transport is not None:
+                self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.closed = True
         self.factory.sessions.discard(self)
+        if self.viewerInput is not None:
+            self.viewerInput.close()
         if self.rfb is not None:
             self.rfb.close()
 

@@ -13,7 +13,7 @@ from twisted.web import resource, server, static
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
-from agentdesktop.web.resource import Call, Endpoint, Page, writeError
+from agentdesktop.web.resource import SESSION_COOKIE, Call, Endpoint, Page, writeError
 
 #: Where Debian's C{novnc} package puts noVNC; C{AGENTDESKTOP_NOVNC_DIR}
 #: overrides it.
@@ -30,7 +30,18 @@ def viewerHTML() -> bytes:
 
 
 class ViewerPage(Endpoint):
-    """C{GET /api/v0/desktop/}: the noVNC viewer page."""
+    """
+    C{GET /api/v0/desktop/}: the noVNC viewer page.
+
+    Opened with a ticket (or, with C{--allow-token-in-url}, the token in
+    its URL), or with no token configured, it gets a session: an HttpOnly,
+    SameSite=Strict cookie for the API path, with which its own requests
+    (C{/control}) and its C{/vnc} connections, reconnects included, get in
+    with the same scope.
+    """
+
+    viewer = True
+    ticketed = True
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__(state)
@@ -38,8 +49,18 @@ class ViewerPage(Endpoint):
 
     async def handle_GET(self, call: Call) -> Any:
         call.action = "viewer"
-        call.request.setHeader(b"cache-control", b"no-store")
-        call.request.setHeader(b"referrer-policy", b"no-referrer")
+        request = call.request
+        grant = call.grant
+        assert grant is not None
+        if grant.source in ("ticket", "url", "open"):
+            session = self.state.sessions.open(grant.scope)
+            path = request.path.decode("ascii", "replace")
+            request.addCookie(
+                SESSION_COOKIE, session.secret, path=path[: path.rfind("/") + 1],
+                httpOnly=True, sameSite="strict", secure=request.isSecure(),
+            )
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"referrer-policy", b"no-referrer")
         return Page(self.page, b"text/html; charset=utf-8")
 
 

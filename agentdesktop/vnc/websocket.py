@@ -27,6 +27,8 @@ from twisted.web import server
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
+from agentdesktop.tickets import Session
+from agentdesktop.vnc.rfb import ClientStream, RFBError
 from agentdesktop.vnc.splice import ViewerPump, connectUnix
 from agentdesktop.web.resource import TAKEN_OVER, Call, Endpoint, ensureDesktop
 
@@ -160,6 +162,10 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     rfb: RFBConnection | None = None
     sessions: set[Any] | None = None
+    #: What of the viewer's bytes reaches the desktop.
+    viewerInput: ViewerInput | None = None
+    #: Called once when the connection is lost.
+    onLost: Callable[[], None] | None = None
     _binary = False
 
     def onConnect(self, request: ConnectionRequest) -> str | None:
@@ -212,8 +218,20 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         pass
 
     def onMessageFrameData(self, payload: bytes) -> None:
-        if self._binary and not self.failedByMe and self.rfb is not None:
-            self.rfb.write(payload)
+        if not self._binary or self.failedByMe or self.viewerInput is None:
+            return
+        try:
+            self.viewerInput.feed(payload)
+        except RFBError as e:
+            log.info("VNC viewer {peer} closed: {why}", peer=self.peer, why=str(e))
+            self._closeRFB()
+            self._fail_connection(1008, "unsupported RFB message")
+
+    def _closeRFB(self) -> None:
+        if self.viewerInput is not None:
+            self.viewerInput.close()
+        if self.rfb is not None:
+            self.rfb.close()
 
     def onMessageFrameEnd(self) -> None:
         pass
@@ -222,18 +240,19 @@ class RFBWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         pass
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.rfb is not None:
-            self.rfb.close()
+        self._closeRFB()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         try:
             super().connectionLost(reason)
         finally:
             cancelTimers(self)
-            if self.rfb is not None:
-                self.rfb.close()
+            self._closeRFB()
             if self.sessions is not None:
                 self.sessions.discard(self)
+            if self.onLost is not None:
+                onLost, self.onLost = self.onLost, None
+                onLost()
             log.info("VNC viewer {peer} disconnected", peer=self.peer)
 
 
@@ -296,27 +315,97 @@ def cancelTimers(proto: Any) -> None:
 
 
 class _Bound:
-    """A factory view that hands one RFB connection to the protocol it builds."""
+    """
+    A factory view that hands one RFB connection, and what of its viewer's
+    bytes may reach it, to the protocol it builds.
+    """
 
     def __init__(
-        self, factory: WebSocketServerFactory, rfb: RFBConnection, sessions: set[Any]
+        self,
+        factory: WebSocketServerFactory,
+        rfb: RFBConnection,
+        sessions: set[Any],
+        viewerInput: ViewerInput,
+        onLost: Callable[[], None] | None,
     ) -> None:
         self.factory = factory
         self.rfb = rfb
         self.sessions = sessions
+        self.viewerInput = viewerInput
+        self.onLost = onLost
 
     def buildProtocol(self, addr: Any) -> RFBWebSocketProtocol:
         proto = cast(RFBWebSocketProtocol, self.factory.buildProtocol(addr))
         proto.rfb = self.rfb
         proto.sessions = self.sessions
+        proto.viewerInput = self.viewerInput
+        proto.onLost = self.onLost
         return proto
+
+
+class ViewerInput:
+    """
+    One viewer's bytes on their way to the desktop (SPEC section 16): a
+    L{ClientStream} drops the input it may not send (and touches the control
+    lease with what it may); when the viewer loses the right to send input,
+    or goes away, the keys and buttons it still holds are released.  (Xvnc
+    releases a departed viewer's keys, but not its buttons; an XTEST release
+    does not undo a button Xvnc's own pointer pressed.)
+    """
+
+    def __init__(self, state: ServiceState, mayControl: bool, rfb: RFBConnection) -> None:
+        self.control = state.control
+        self.stream = ClientStream(lambda: state.viewerMayInput(mayControl), state.control.touch)
+        self.rfb = rfb
+        self.closed = False
+        self.control.changed.append(self.controlChanged)
+
+    def feed(self, data: bytes) -> None:
+        """
+        Forward what of DATA may reach the desktop.
+
+        @raise RFBError: the stream cannot be followed: close the viewer.
+        """
+        if self.closed:
+            return
+        try:
+            forward = self.stream.feed(data)
+        except RFBError:
+            self.close()
+            raise
+        if forward:
+            self.rfb.write(forward)
+
+    def controlChanged(self) -> None:
+        if not self.stream.mayInput():
+            self.letGo()
+
+    def letGo(self) -> None:
+        """Release what the viewer holds pressed."""
+        releases = self.stream.releases()
+        if releases:
+            self.rfb.write(releases)
+
+    def close(self) -> None:
+        """The viewer is going: let go, and stop following the lease."""
+        if self.closed:
+            return
+        self.closed = True
+        self.letGo()
+        if self.controlChanged in self.control.changed:
+            self.control.changed.remove(self.controlChanged)
 
 
 class VNCEndpoint(Endpoint):
     """
     C{GET /api/v0/desktop/vnc}: start the desktop, connect to its RFB
-    socket, then accept the WebSocket and splice.
+    socket, then accept the WebSocket and splice.  A viewer page's session
+    or a ticket admits it too; the viewer's input reaches the desktop only
+    when SPEC section 16 allows.
     """
+
+    viewer = True
+    ticketed = True
 
     def __init__(self, state: ServiceState, reactor: Any) -> None:
         super().__init__(state)
@@ -328,6 +417,8 @@ class VNCEndpoint(Endpoint):
     async def handle_GET(self, call: Call) -> Any:
         request = call.request
         call.action = "vnc"
+        grant = call.grant
+        assert grant is not None
         rfb = await startAndConnect(self.state, self.reactor)
         if call.gone or request.channel is None or request.channel.transport is None:
             rfb.close()
@@ -338,11 +429,25 @@ class VNCEndpoint(Endpoint):
             request.setHeader(b"upgrade", b"websocket")
             raise APIError(426, "WebSocket upgrade required.",
                            "Connect with a WebSocket client such as noVNC.")
-        result = WebSocketResource(_Bound(self.factory, rfb, self.sessions)).render(request)
+        viewerInput = ViewerInput(self.state, grant.mayControl, rfb)
+        onLost = self.countConnection(grant.session)
+        bound = _Bound(self.factory, rfb, self.sessions, viewerInput, onLost)
+        result = WebSocketResource(bound).render(request)
         if result is server.NOT_DONE_YET:
             return TAKEN_OVER
         # Not an upgrade autobahn could take over (e.g. HTTP/2).
+        viewerInput.close()
         rfb.close()
+        if onLost is not None:
+            onLost()
         if isinstance(result, bytes):
             request.write(result)
         return None
+
+    def countConnection(self, session: Session | None) -> Callable[[], None] | None:
+        """Keep SESSION alive while this connection is open."""
+        if session is None:
+            return None
+        sessions = self.state.sessions
+        sessions.connected(session)
+        return lambda: sessions.disconnected(session)

@@ -44,6 +44,10 @@ class BatchEndpoint(Endpoint):
         batch = prepareBatch(decodeObject(body), info.size)
         call.ignore(batch.ignored)
         runner = self.state.runner
+        if any(step.input for step in batch.steps):
+            # Refused as a whole, before anything runs, while a person
+            # holds control.
+            runner.checkInput()
         results, failed = await runner.runBatch(
             batch.steps, call.disconnected(), lambda: call.gone
         )

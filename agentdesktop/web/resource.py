@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -25,10 +24,12 @@ from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import DesktopInfo
 from agentdesktop.request import MAX_BODY_BYTES, decodeObject
 from agentdesktop.state import ServiceState
+from agentdesktop.tickets import Session
 
 log = Logger()
 
-TOKEN_COOKIE = "agentdesktop_token"
+#: The cookie holding a viewer page's session.
+SESSION_COOKIE = "agentdesktop_session"
 
 SHUTTING_DOWN = "Desktop API is shutting down."
 
@@ -47,6 +48,40 @@ class Page:
 
     body: bytes
     contentType: bytes
+
+
+@dataclass(frozen=True)
+class Grant:
+    """
+    What a request's credentials allow (SPEC section 16).
+
+    @ivar scope: C{"control"} (may take control; its viewers may send input
+        while a person holds it) or C{"view"}.
+    @ivar source: where it came from: C{"header"} (the bearer token in
+        C{Authorization}), C{"url"} (in C{?token=}), C{"open"} (no token
+        configured), C{"ticket"} or C{"session"}.
+    @ivar session: the viewer page's session it came with, or C{None}.
+    """
+
+    scope: str
+    source: str
+    session: Session | None = None
+
+    @property
+    def mayControl(self) -> bool:
+        return self.scope == "control"
+
+    @property
+    def owner(self) -> object:
+        """Who the control lease counts as holder: a session, or the token."""
+        return self.session if self.session is not None else TOKEN_OWNER
+
+
+#: The control lease's owner for everyone using the bearer token itself.
+TOKEN_OWNER = object()
+
+#: The grant of a public route's request without credentials.
+ANONYMOUS = Grant("view", "none")
 
 
 class LimitedRequest(server.Request):
@@ -103,6 +138,7 @@ class Call:
         self.ignored: list[str] = []
         self.status = 200
         self.gone = False
+        self.grant: Grant | None = None
         request.notifyFinish().addBoth(self._finished)
 
     def _finished(self, _: Any) -> None:
@@ -147,19 +183,22 @@ class Call:
         """A Deferred that errbacks if the client goes away first."""
         return self.request.notifyFinish()
 
-    def bearer(self) -> str | None:
-        """The token the client sent: header, C{?token=}, or cookie."""
-        request = self.request
-        header = request.getHeader(b"authorization")
+    def bearer(self, inURL: bool = False) -> str | None:
+        """
+        The token the client sent in its C{Authorization} header, or, if
+        INURL, in C{?token=}.
+        """
+        header = self.request.getHeader(b"authorization")
         if header and header[:7].lower() == b"bearer ":
             return header[7:].strip().decode("utf-8", "replace")
-        token = self.arg("token")
-        if token:
-            return unquote(token)
-        cookie = request.getCookie(TOKEN_COOKIE.encode())
-        if cookie:
-            return unquote(cookie.decode("utf-8", "replace"))
+        if inURL:
+            return self.arg("token")
         return None
+
+    def cookie(self, name: str) -> str | None:
+        """The value of the cookie NAME, or C{None}."""
+        value = self.request.getCookie(name.encode())
+        return value.decode("utf-8", "replace") if value else None
 
     def logLine(self) -> None:
         log.info(
@@ -189,10 +228,14 @@ class Endpoint(resource.Resource):
     or C{None} when it wrote the response itself.
 
     @cvar public: whether the route is open without the bearer token.
+    @cvar viewer: whether a viewer page's session cookie admits it.
+    @cvar ticketed: whether C{?ticket=} admits it (once).
     """
 
     isLeaf = True
     public = False
+    viewer = False
+    ticketed = False
     #: Whether to answer 503 while shutting down before looking at the
     #: request; routes that must validate first check L{refuseWhileStopping}.
     shutdownFirst = True
@@ -220,8 +263,52 @@ class Endpoint(resource.Resource):
             raise APIError(503, SHUTTING_DOWN)
 
     def authorized(self, call: Call) -> bool:
-        token = self.state.token
-        return self.public or token is None or tokenMatches(call.bearer(), token)
+        """Whether CALL may use this route; sets C{call.grant}."""
+        if self.public:
+            try:
+                call.grant = self.grant(call) or ANONYMOUS
+            except APIError:
+                call.grant = ANONYMOUS
+            return True
+        call.grant = self.grant(call)
+        return call.grant is not None
+
+    def grant(self, call: Call) -> Grant | None:
+        """
+        What CALL's credentials allow here, or C{None} for nothing: a
+        ticket (on L{ticketed} routes, used up now), the bearer token, a
+        viewer page's session cookie (on L{viewer} routes), or anything when
+        no token is configured.
+
+        @raise APIError: 401 for a bad ticket, or a token in the URL without
+            C{--allow-token-in-url}.
+        """
+        state = self.state
+        if self.ticketed and call.arg("ticket") is not None:
+            scope = state.tickets.redeem(call.arg("ticket"))
+            if scope is None:
+                raise APIError(401, "Unauthorized.", "The ticket is unknown, expired or already used.")
+            return Grant(scope, "ticket")
+        token = state.token
+        if token is not None and tokenMatches(call.bearer(), token):
+            return Grant("control", "header")
+        if self.viewer:
+            session = state.sessions.find(call.cookie(SESSION_COOKIE))
+            if session is not None:
+                return Grant(session.scope, "session", session)
+        if token is None:
+            return Grant("control", "open")
+        if call.arg("token") is not None:
+            if not state.allowTokenInURL:
+                raise APIError(
+                    401, "Unauthorized.",
+                    "Tokens in URLs are refused (unless the service runs with "
+                    "--allow-token-in-url): send Authorization: Bearer <token>, or open the "
+                    "viewer with a ticket from POST /api/v0/desktop/tickets.",
+                )
+            if tokenMatches(call.bearer(inURL=True), token):
+                return Grant("control", "url")
+        return None
 
     def render(self, request: server.Request) -> Any:  # type: ignore[override]
         call = Call(request)
@@ -258,9 +345,13 @@ class Endpoint(resource.Resource):
     async def dispatch(self, call: Call) -> Any:
         """Check the request, then run its handler."""
         request = call.request
-        if not self.authorized(call):
-            request.setHeader(b"www-authenticate", b'Bearer realm="agentdesktop"')
-            raise APIError(401, "Unauthorized.", "Send Authorization: Bearer <token>.")
+        try:
+            if not self.authorized(call):
+                raise APIError(401, "Unauthorized.", "Send Authorization: Bearer <token>.")
+        except APIError as e:
+            if e.status == 401:
+                request.setHeader(b"www-authenticate", b'Bearer realm="agentdesktop"')
+            raise
         if self.shutdownFirst:
             self.refuseWhileStopping()
         handler = self.handler(request.method)

@@ -13,6 +13,7 @@ from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
 from agentdesktop.web.api import ActionEndpoint, BatchEndpoint, InfoEndpoint
+from agentdesktop.web.control import ControlEndpoint, TicketsEndpoint
 from agentdesktop.web.resource import Tree
 
 PREFIX = (b"api", b"v0", b"desktop")
@@ -25,6 +26,8 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"batch": BatchEndpoint(state),
         b"dialects": dialectsTree(state),
         b"info": InfoEndpoint(state),
+        b"control": ControlEndpoint(state),
+        b"tickets": TicketsEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
         b"": viewer.ViewerPage(state),

@@ -12,12 +12,15 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import treq
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from PIL import Image, ImageChops
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, error, protocol, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -94,6 +97,84 @@ def grab(info: DesktopInfo) -> Image.Image:
         x.close()
 
 
+class _Chromium(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.ended: defer.Deferred[None] = defer.Deferred()
+        self.stderr = b""
+
+    def errReceived(self, data: bytes) -> None:
+        self.stderr = (self.stderr + data)[-20000:]
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+class CDP(WebSocketClientProtocol):  # type: ignore[misc]
+    """The Chrome DevTools Protocol to one page: C{await call(method, **params)}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: defer.Deferred[None] = defer.Deferred()
+        self.waiting: dict[int, defer.Deferred[Any]] = {}
+        self.nextId = 0
+
+    def onOpen(self) -> None:
+        self.opened.callback(None)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        message = json.loads(payload)
+        d = self.waiting.pop(message.get("id", -1), None)
+        if d is not None:
+            if "error" in message:
+                d.errback(RuntimeError(str(message["error"])))
+            else:
+                d.callback(message.get("result"))
+
+    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(reason))
+        for d in self.waiting.values():
+            d.errback(ConnectionError(reason))
+        self.waiting.clear()
+
+    def call(self, method: str, **params: Any) -> defer.Deferred[Any]:
+        self.nextId += 1
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.waiting[self.nextId] = d
+        self.sendMessage(json.dumps({"id": self.nextId, "method": method, "params": params}).encode())
+        return d
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of the JavaScript EXPRESSION in the page."""
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def mouse(self, kind: str, x: float, y: float, button: str = "none") -> None:
+        """A real mouse event (C{mouseMoved}, C{mousePressed}, ...) at page point X, Y."""
+        await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button=button,
+                        buttons=1 if kind == "mousePressed" else 0,
+                        clickCount=1 if button != "none" else 0)
+
+    async def click(self, selector: str) -> None:
+        """Click the middle of the element SELECTOR names, with the mouse."""
+        rect = await self.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()"
+        )
+        x, y = rect[0] + rect[2] / 2, rect[1] + rect[3] / 2
+        assert rect[2] > 0 and rect[3] > 0, f"{selector} is not visible"
+        await self.mouse("mouseMoved", x, y)
+        await self.mouse("mousePressed", x, y, "left")
+        await self.mouse("mouseReleased", x, y, "left")
+
+
+def _kill(process: Any) -> None:
+    try:
+        process.signalProcess(signal.SIGKILL)
+    except error.ProcessExitedAlready:
+        pass
+
+
 class DesktopTestCase(TestCase):
     """
     Each test starts its own desktop with L{startDesktop}; the desktop, the
@@ -109,8 +190,14 @@ class DesktopTestCase(TestCase):
         token: str | None = None,
         tls: Any = None,
         recorder: IRecorder | None = None,
+        sharing: dict[str, Any] | None = None,
         **config: Any,
     ) -> DesktopInfo:
+        """
+        Start a desktop and the site on it.  SHARING holds L{makeState}'s
+        keyword options (C{controlIdleTimeout}, C{viewerInput},
+        C{allowTokenInURL}).
+        """
         runtime = os.path.abspath(self.mktemp())
         os.makedirs(runtime)
         self.desktop = X11Desktop(
@@ -123,7 +210,9 @@ class DesktopTestCase(TestCase):
         )
         self.addCleanup(self.desktop.stop)
         self.info = await self.desktop.start()
-        self.state = makeState(self.desktop, reactor, token, recorder)
+        self.token = token
+        self.state = makeState(self.desktop, reactor, token, recorder, **(sharing or {}))
+        self.addCleanup(self.state.control.close)
         self.root = makeRoot(self.state, reactor)
         site = makeSite(self.root)
         if tls is None:
@@ -143,11 +232,20 @@ class DesktopTestCase(TestCase):
 
     # -- HTTP
 
+    def bearer(self) -> dict[str, str]:
+        """The Authorization header for the desktop's token, if it has one."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     async def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
-        """METHOD PATH (under the API prefix) with a JSON BODY; the JSON answer."""
+        """
+        METHOD PATH (under the API prefix) with a JSON BODY; the JSON answer.
+        HEADERS default to the bearer token's.
+        """
         data = json.dumps(body).encode() if body is not None else None
+        if headers is None:
+            headers = self.bearer()
         response = await treq.request(
             method, self.base + path, data=data, headers=headers, pool=self.pool
         )
@@ -239,10 +337,13 @@ class DesktopTestCase(TestCase):
     # -- VNC viewers
 
     async def viewer(
-        self, protocols: list[str] | None = None, tls: Any = None, url: str | None = None
+        self, protocols: list[str] | None = None, tls: Any = None, url: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[rfbclient.RFBClient, Any]:
         """An RFB client through C{/vnc}, past its handshake."""
-        client, proto = await rfbclient.connectWebSocket(reactor, url or self.wsURL, protocols, tls)
+        client, proto = await rfbclient.connectWebSocket(
+            reactor, url or self.wsURL, protocols, tls, headers
+        )
         self.addCleanup(self.closeWebSocket, proto)
         await client.handshake()
         return client, proto
@@ -259,6 +360,74 @@ class DesktopTestCase(TestCase):
         self.addCleanup(proto.transport.loseConnection)
         await client.handshake()
         return client, proto, svc.factory  # type: ignore[attr-defined]
+
+    # -- a real browser
+
+    async def startChromium(self) -> CDP:
+        """Headless Chromium with a blank page, driven over DevTools; stopped after the test."""
+        profile = tempfile.mkdtemp(prefix="agentdesktop-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        chromium = _Chromium()
+        argv = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1", "--window-size=1024,768", "about:blank",
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        process = reactor.spawnProcess(chromium, argv[0], argv, env=env)
+        self.addCleanup(self.stopChromium, process, chromium)
+        portFile = os.path.join(profile, "DevToolsActivePort")
+        for _ in range(300):
+            if os.path.exists(portFile):
+                with open(portFile) as f:
+                    lines = f.read().split("\n")
+                if lines and lines[0].strip().isdigit():
+                    break
+            if chromium.ended.called:
+                break
+            await sleep(0.05)
+        else:
+            self.fail("Chromium did not open DevTools: " + chromium.stderr.decode(errors="replace"))
+        self.assertFalse(chromium.ended.called, chromium.stderr.decode(errors="replace"))
+        return await self._devtools(int(lines[0]))
+
+    async def _devtools(self, port: int) -> CDP:
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.get(f"http://127.0.0.1:{port}/json/list", pool=pool)
+        targets = json.loads(await response.content())
+        page = next(t for t in targets if t.get("type") == "page")
+        factory = WebSocketClientFactory(page["webSocketDebuggerUrl"], reactor=reactor)
+        factory.protocol = CDP
+        factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
+        cdp = CDP()
+        cdp.factory = factory
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), cdp)
+        await cdp.opened
+        self.addCleanup(lambda: cdp.transport and cdp.transport.loseConnection())
+        return cdp
+
+    async def stopChromium(self, process: Any, chromium: _Chromium) -> None:
+        if chromium.ended.called:
+            return
+        try:
+            process.signalProcess("TERM")
+        except error.ProcessExitedAlready:
+            return
+        timer = reactor.callLater(10, lambda: chromium.ended.called or _kill(process))
+        await chromium.ended
+        if timer.active():
+            timer.cancel()
+
+    async def waitFor(self, cdp: CDP, expression: str, accept: Any, tries: int = 400) -> Any:
+        """Evaluate EXPRESSION in the page until ACCEPT(value); the last value seen."""
+        seen: Any = None
+        for _ in range(tries):
+            seen = await cdp.evaluate(expression)
+            if accept(seen):
+                return seen
+            await sleep(0.05)
+        return seen
 
     async def closeWebSocket(self, proto: Any) -> None:
         if proto.transport is not None and proto.state != proto.STATE_CLOSED:

@@ -261,7 +261,14 @@ class MultiClicks(DesktopTestCase):
                 owner.set_selection_owner(Xatom.PRIMARY, X.CurrentTime)
                 self.x.display.sync()
                 await self.ok(action=action, coordinate=list(word))
-                await sleep(0.05)
+                # xterm owns PRIMARY once it has made its selection.
+                for _ in range(100):
+                    if self.x.display.get_selection_owner(Xatom.PRIMARY) != owner:
+                        break
+                    await sleep(0.02)
+                else:
+                    results[action].append(b"<nothing selected>")
+                    continue
                 results[action].append(self.primary().rstrip(b"\n"))
                 # Past xterm's multi-click time before the next gesture.
                 await sleep(0.35)

@@ -91,3 +91,24 @@ class Twistd(SynchronousTestCase):
         self.assertIn("every child process has exited", text)
         socketPath = text.split("VNC on ", 1)[1].split()[0]
         self.assertFalse(os.path.exists(os.path.dirname(socketPath)))
+
+    def test_vncListenOthersCanReachRefused(self) -> None:
+        """
+        With a token, twistd refuses --vnc-listen on an interface other
+        machines can reach, saying why in one line, and starts nothing.
+        """
+        token = os.path.abspath(self.mktemp())
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        proc = subprocess.run(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "--nodaemon", "--pidfile=", "agentdesktop", "--auth-token-file", token,
+             "--vnc-listen", "tcp:0:interface=0.0.0.0", "--runtime-dir", os.path.dirname(token)],
+            capture_output=True, text=True, timeout=60,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        )
+        self.assertNotEqual(proc.returncode, 0)
+        last = (proc.stdout + proc.stderr).strip().splitlines()[-1]
+        self.assertIn("--vnc-listen tcp:0:interface=0.0.0.0 is reachable from other machines", last)
+        self.assertIn("pass --vnc-listen-insecure", last)
+        self.assertEqual(os.listdir(os.path.dirname(token)), [os.path.basename(token)])

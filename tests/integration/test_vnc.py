@@ -6,26 +6,18 @@ and headless Chromium running the noVNC viewer page.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
 import socket
-import tempfile
 from typing import Any
 
 import treq
 from PIL import Image
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from twisted.internet import defer, error, protocol, reactor, threads
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet import defer, reactor, threads
 from twisted.web.client import HTTPConnectionPool
 
 from agentdesktop.vnc.splice import READ_SIZE, RFBSocket
 from agentdesktop.vnc.websocket import VNCEndpoint
 from tests import rfbclient
 from tests.integration.harness import (
-    CHROMIUM,
     DesktopTestCase,
     grab,
     paintPattern,
@@ -226,52 +218,6 @@ class RawListenerTests(VNCDesktopTestCase):
         self.assertSameImage(got, want)
 
 
-class _Chromium(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.ended: defer.Deferred[None] = defer.Deferred()
-        self.stderr = b""
-
-    def errReceived(self, data: bytes) -> None:
-        self.stderr = (self.stderr + data)[-20000:]
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
-
-
-class _CDP(WebSocketClientProtocol):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        self.opened: defer.Deferred[None] = defer.Deferred()
-        self.waiting: dict[int, defer.Deferred[Any]] = {}
-        self.nextId = 0
-
-    def onOpen(self) -> None:
-        self.opened.callback(None)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        message = json.loads(payload)
-        d = self.waiting.pop(message.get("id", -1), None)
-        if d is not None:
-            if "error" in message:
-                d.errback(RuntimeError(str(message["error"])))
-            else:
-                d.callback(message.get("result"))
-
-    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(reason))
-        for d in self.waiting.values():
-            d.errback(ConnectionError(reason))
-        self.waiting.clear()
-
-    def call(self, method: str, **params: Any) -> defer.Deferred[Any]:
-        self.nextId += 1
-        d: defer.Deferred[Any] = defer.Deferred()
-        self.waiting[self.nextId] = d
-        self.sendMessage(json.dumps({"id": self.nextId, "method": method, "params": params}).encode())
-        return d
-
-
 CANVAS_PIXEL = """
 (() => {
   const c = document.querySelector('#screen canvas');
@@ -284,73 +230,10 @@ CANVAS_PIXEL = """
 
 
 class BrowserTests(VNCDesktopTestCase):
-    async def startChromium(self) -> _CDP:
-        profile = tempfile.mkdtemp(prefix="agentdesktop-chromium-")
-        self.addCleanup(shutil.rmtree, profile, True)
-        chromium = _Chromium()
-        argv = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-            "--remote-debugging-address=127.0.0.1", "about:blank",
-        ]
-        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-        process = reactor.spawnProcess(chromium, argv[0], argv, env=env)
-        self.addCleanup(self.stopChromium, process, chromium)
-        portFile = os.path.join(profile, "DevToolsActivePort")
-        for _ in range(300):
-            if os.path.exists(portFile):
-                with open(portFile) as f:
-                    lines = f.read().split("\n")
-                if lines and lines[0].strip().isdigit():
-                    break
-            if chromium.ended.called:
-                break
-            await sleep(0.05)
-        else:
-            self.fail("Chromium did not open DevTools: " + chromium.stderr.decode(errors="replace"))
-        self.assertFalse(chromium.ended.called, chromium.stderr.decode(errors="replace"))
-        devtools = int(lines[0])
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        response = await treq.get(f"http://127.0.0.1:{devtools}/json/list", pool=pool)
-        targets = json.loads(await response.content())
-        page = next(t for t in targets if t.get("type") == "page")
-        factory = WebSocketClientFactory(page["webSocketDebuggerUrl"], reactor=reactor)
-        factory.protocol = _CDP
-        factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
-        cdp = _CDP()
-        cdp.factory = factory
-        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", devtools), cdp)
-        await cdp.opened
-        self.addCleanup(lambda: cdp.transport and cdp.transport.loseConnection())
-        return cdp
-
-    async def stopChromium(self, process: Any, chromium: _Chromium) -> None:
-        if chromium.ended.called:
-            return
-        try:
-            process.signalProcess("TERM")
-        except error.ProcessExitedAlready:
-            return
-        timer = reactor.callLater(10, lambda: chromium.ended.called or _kill(process))
-        await chromium.ended
-        if timer.active():
-            timer.cancel()
-
-    async def waitFor(self, cdp: _CDP, expression: str, accept: Any) -> Any:
-        seen: Any = None
-        for _ in range(400):
-            result = await cdp.call("Runtime.evaluate", expression=expression, returnByValue=True)
-            seen = result["result"].get("value")
-            if accept(seen):
-                return seen
-            await sleep(0.05)
-        return seen
-
     async def test_viewerDrawsDesktop(self) -> None:
         """
         Headless Chromium opens the viewer page; the noVNC canvas shows the
-        desktop's distinctive colour.  The view-only box switches noVNC's
+        desktop's distinctive colour.  With nobody in control, noVNC is in
         view-only mode.  After the connection drops the page reconnects.
         """
         info = await self.startDesktop()
@@ -363,14 +246,9 @@ class BrowserTests(VNCDesktopTestCase):
         self.assertEqual(tuple(seen["rgb"]), colour)
         self.assertEqual((seen["width"], seen["height"]), self.geometry)
         self.assertEqual(seen["status"], "Connected")
+        self.assertIs(await cdp.evaluate("window.rfb.viewOnly"), True)
         vncResource = self.vncEndpoint()
         (first,) = vncResource.sessions
-
-        viewOnly = await self.waitFor(
-            cdp, "document.getElementById('viewonly').click(), window.rfb.viewOnly",
-            lambda v: True,
-        )
-        self.assertIs(viewOnly, True)
 
         first.transport.abortConnection()
         seen = await self.waitFor(
@@ -381,18 +259,15 @@ class BrowserTests(VNCDesktopTestCase):
         self.assertEqual(len(vncResource.sessions), 1)
         self.assertNotIn(first, vncResource.sessions)
         self.assertEqual(seen["status"], "Connected")
-        self.assertIs(
-            (await cdp.call("Runtime.evaluate", expression="window.rfb.viewOnly",
-                            returnByValue=True))["result"]["value"],
-            True,
-        )
+        self.assertIs(await cdp.evaluate("window.rfb.viewOnly"), True)
 
-    async def test_viewerPassesToken(self) -> None:
+    async def test_viewerPassesTokenWhenAllowed(self) -> None:
         """
-        With a token configured, ?token= on the page URL is enough: the page,
-        noVNC's modules and /vnc all get in.
+        With a token configured and --allow-token-in-url, ?token= on the
+        page URL is enough: the page and /vnc get in (through the page's
+        session cookie), and the token leaves the address bar.
         """
-        info = await self.startDesktop(token="s3cret-token")
+        info = await self.startDesktop(token="s3cret-token", sharing={"allowTokenInURL": True})
         await threads.deferToThread(paintSolid, info, 0x3456CD)
         cdp = await self.startChromium()
         await cdp.call("Page.navigate", url=self.base + "?token=s3cret-token")
@@ -401,13 +276,8 @@ class BrowserTests(VNCDesktopTestCase):
         )
         self.assertIsNotNone(seen, "the viewer never connected")
         self.assertEqual(tuple(seen["rgb"]), (0x34, 0x56, 0xCD))
+        self.assertNotIn("s3cret", await cdp.evaluate("window.location.href"))
+        self.assertEqual(await cdp.evaluate("document.cookie"), "")  # HttpOnly
         response = await treq.get(self.base + "vnc", pool=HTTPConnectionPool(reactor, False))
         await response.content()
         self.assertEqual(response.code, 401)
-
-
-def _kill(process: Any) -> None:
-    try:
-        process.signalProcess(signal.SIGKILL)
-    except error.ProcessExitedAlready:
-        pass

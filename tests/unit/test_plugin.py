@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from twisted.application.service import IServiceMaker
 from twisted.plugin import getPlugins
+from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop import tap
@@ -17,8 +18,6 @@ class Plugin(SynchronousTestCase):
         self.assertIn("agentdesktop", names)
 
     def test_badOptionsRefused(self) -> None:
-        from twisted.python.usage import UsageError
-
         for argv in (["--geometry", "12x"], ["--depth", "7"], ["--recording-fps", "0"],
                      ["--auth-token-file", "/nonexistent/token"]):
             with self.assertRaises(UsageError, msg=argv):
@@ -30,3 +29,50 @@ class Plugin(SynchronousTestCase):
         self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
         self.assertEqual(options["geometry"], (1920, 1080))
         self.assertEqual(options["window-manager"], ["openbox"])
+        self.assertEqual(options["control-idle-timeout"], 60.0)
+        self.assertEqual(options["viewer-input"], "with-control")
+        self.assertFalse(options["allow-token-in-url"])
+        self.assertFalse(options["vnc-listen-insecure"])
+
+    def test_sharingOptions(self) -> None:
+        options = tap.Options()
+        options.parseOptions(["--control-idle-timeout", "5", "--viewer-input", "always",
+                              "--allow-token-in-url"])
+        self.assertEqual(options["control-idle-timeout"], 5.0)
+        self.assertEqual(options["viewer-input"], "always")
+        self.assertTrue(options["allow-token-in-url"])
+        for argv in (["--viewer-input", "sometimes"], ["--control-idle-timeout", "0"]):
+            with self.assertRaises(UsageError, msg=argv):
+                tap.Options().parseOptions(argv)
+
+    def tokenFile(self) -> str:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("s3cret\n")
+        return path
+
+    def test_vncListenRefusedWhereOthersReachIt(self) -> None:
+        """
+        With a token, a raw VNC listener others can reach is refused in
+        one line, unless --vnc-listen-insecure; loopback and unix sockets
+        are fine, and so is anything without a token.
+        """
+        token = ["--auth-token-file", self.tokenFile()]
+        for endpoint in ("tcp:5900", "tcp:5900:interface=0.0.0.0",
+                         "tcp:5900:interface=192.0.2.7", "tcp6:5900:interface=\\:\\:"):
+            with self.assertRaises(UsageError, msg=endpoint) as e:
+                tap.Options().parseOptions(token + ["--vnc-listen", endpoint])
+            message = str(e.exception)
+            self.assertNotIn("\n", message)
+            self.assertIn("--vnc-listen-insecure", message)
+            self.assertIn("no authentication", message)
+            tap.Options().parseOptions(token + ["--vnc-listen", endpoint, "--vnc-listen-insecure"])
+            tap.Options().parseOptions(["--vnc-listen", endpoint])
+        for endpoint in ("tcp:5900:interface=127.0.0.1", "tcp:5900:127.0.0.2",
+                         "tcp6:5900:interface=\\:\\:1", "unix:/nonexistent/vnc.sock"):
+            tap.Options().parseOptions(token + ["--vnc-listen", endpoint])
+
+    def test_vncListenNotAnEndpoint(self) -> None:
+        with self.assertRaises(UsageError) as e:
+            tap.Options().parseOptions(["--vnc-listen", "bogus:5900"])
+        self.assertIn("--vnc-listen bogus:5900", str(e.exception))

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import struct
 import termios
 from typing import Any
 
@@ -37,6 +38,11 @@ from tests import rfbclient
 from tests.unit.test_splice import drain
 
 URL = "ws://127.0.0.1:8790/api/v0/desktop/vnc"
+
+HANDSHAKE = b"RFB 003.008\n\x01\x01"
+KEY = struct.pack("!BBxxI", 4, 1, 0x61)
+POINTER = struct.pack("!BBHH", 5, 1, 10, 20)
+UPDATE = struct.pack("!BBHHHH", 3, 1, 0, 0, 640, 480)
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
 
@@ -128,10 +134,14 @@ def unread(sock: socket.socket) -> int:
 class Splice:
     """One viewer connected through the site, with its RFB connection."""
 
-    def __init__(self, case: VNCTestCase, protocols: list[str] | None = None) -> None:
+    def __init__(
+        self, case: VNCTestCase, protocols: list[str] | None = None, url: str = URL,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.case = case
         server = case.site.buildProtocol(PEER)
-        factory = rfbclient.webSocketFactory(case.reactor, URL, protocols)
+        factory = rfbclient.webSocketFactory(case.reactor, url, protocols)
+        factory.headers = headers or {}
         self.client: rfbclient.RFBWebSocketClient = factory.buildProtocol(PEER)
         self.serverTransport = TrackingTransport(server, isServer=True, peerAddress=PEER)
         self.clientTransport = TrackingTransport(self.client, isServer=False)
@@ -185,8 +195,11 @@ class VNCTestCase(SynchronousTestCase):
         self.site.reactor = self.reactor
         self.site.timeOut = None
 
-    def openSplice(self, protocols: list[str] | None = None) -> Splice:
-        splice_ = Splice(self, protocols).open()
+    def openSplice(
+        self, protocols: list[str] | None = None, url: str = URL,
+        headers: dict[str, str] | None = None,
+    ) -> Splice:
+        splice_ = Splice(self, protocols, url, headers).open()
         self.assertTrue(splice_.client.opened.called, "the WebSocket did not open")
         splice_.fromRFB(b"RFB 003.008\n")
         return splice_
@@ -324,12 +337,12 @@ class VNCTestCase(SynchronousTestCase):
 
     # -- refusals
 
-    def rawRequest(self) -> tuple[StringTransport, Any]:
+    def rawRequest(self, path: str = "/api/v0/desktop/vnc") -> tuple[StringTransport, Any]:
         channel = self.site.buildProtocol(PEER)
         transport = StringTransport()
         channel.makeConnection(transport)
         channel.dataReceived(
-            b"GET /api/v0/desktop/vnc HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             b"Sec-WebSocket-Version: 13\r\n\r\n"
@@ -421,6 +434,97 @@ class VNCTestCase(SynchronousTestCase):
         self.assertEqual(xvnc.recv(10), b"")
         self.assertEqual(transport.value(), b"")
 
+    # -- what the viewer may send (SPEC section 16)
+
+    def test_inputOnlyWhileControlHeld(self) -> None:
+        """
+        Nobody in control: the viewer's key and pointer events are dropped,
+        its update requests pass.  A person in control: they pass (split
+        across frames too), and touch the lease.
+        """
+        splice_ = self.openSplice()
+        send = splice_.client.sendMessage
+        send(HANDSHAKE, isBinary=True)
+        send(KEY + POINTER + UPDATE, isBinary=True)
+        self.assertEqual(splice_.toRFB(), HANDSHAKE + UPDATE)
+        self.state.control.take("alice")
+        self.reactor.advance(5)
+        for part in (KEY[:3], KEY[3:] + POINTER[:1], POINTER[1:]):
+            send(part, isBinary=True)
+        self.assertEqual(splice_.toRFB(), KEY + POINTER)
+        self.assertEqual(self.state.control.lastInput, self.reactor.seconds())
+        self.state.control.release()  # it lets go of what it pressed
+        send(KEY + UPDATE, isBinary=True)
+        self.assertEqual(
+            splice_.toRFB(),
+            struct.pack("!BBxxI", 4, 0, 0x61) + struct.pack("!BBHH", 5, 0, 10, 20) + UPDATE,
+        )
+
+    def test_lettingGo(self) -> None:
+        """
+        A viewer that loses the right to input (control handed back) lets
+        go of the key and button it pressed; so does one that goes away.
+        """
+        self.state.control.take("alice")
+        splice_ = self.openSplice()
+        splice_.client.sendMessage(HANDSHAKE + KEY + POINTER, isBinary=True)
+        self.assertEqual(splice_.toRFB(), HANDSHAKE + KEY + POINTER)
+        self.state.control.release()
+        self.assertEqual(
+            splice_.toRFB(), struct.pack("!BBxxI", 4, 0, 0x61) + struct.pack("!BBHH", 5, 0, 10, 20)
+        )
+        self.state.control.take("alice")
+        splice_.client.sendMessage(POINTER, isBinary=True)
+        self.assertEqual(splice_.toRFB(), POINTER)
+        splice_.clientTransport.loseConnection()
+        splice_.pump.flush()
+        self.assertEqual(splice_.toRFB(), struct.pack("!BBHH", 5, 0, 10, 20))
+        self.assertEqual(self.state.control.changed[1:], [])
+
+    def test_viewTicketNeverSendsInput(self) -> None:
+        ticket = self.state.tickets.issue("view").secret
+        splice_ = self.openSplice(url=URL + "?ticket=" + ticket)
+        self.state.control.take("alice")
+        splice_.client.sendMessage(HANDSHAKE + KEY + POINTER + UPDATE, isBinary=True)
+        self.assertEqual(splice_.toRFB(), HANDSHAKE + UPDATE)
+
+    def test_controlTicketSendsInputWhileHeld(self) -> None:
+        ticket = self.state.tickets.issue("control").secret
+        splice_ = self.openSplice(url=URL + "?ticket=" + ticket)
+        self.state.control.take("alice")
+        splice_.client.sendMessage(HANDSHAKE + KEY, isBinary=True)
+        self.assertEqual(splice_.toRFB(), HANDSHAKE + KEY)
+
+    def test_ticketOnlyOnce(self) -> None:
+        ticket = self.state.tickets.issue("control").secret
+        self.openSplice(url=URL + "?ticket=" + ticket)
+        transport, _ = self.rawRequest("/api/v0/desktop/vnc?ticket=" + ticket)
+        self.assertJSONError(transport, 401, "Unauthorized.")
+
+    def test_unknownMessageClosesViewer(self) -> None:
+        """A message type we cannot follow closes the viewer and its RFB connection."""
+        splice_ = self.openSplice()
+        splice_.client.sendMessage(HANDSHAKE + UPDATE + b"\x07", isBinary=True)
+        splice_.pump.flush()
+        self.assertTrue(splice_.rfbTransport.disconnecting)
+        _, code, _ = self.successResultOf(splice_.client.closedWith)
+        self.assertEqual(code, 1008)
+
+    def test_sessionKeptWhileConnected(self) -> None:
+        from agentdesktop.tickets import SESSION_IDLE
+        from agentdesktop.web.resource import SESSION_COOKIE
+
+        session = self.state.sessions.open("control")
+        splice_ = self.openSplice(headers={"Cookie": f"{SESSION_COOKIE}={session.secret}"})
+        self.assertEqual(session.connections, 1)
+        self.reactor.advance(SESSION_IDLE * 2)
+        self.assertIs(self.state.sessions.find(session.secret), session)
+        splice_.clientTransport.loseConnection()
+        splice_.pump.flush()
+        self.assertEqual(session.connections, 0)
+        self.reactor.advance(SESSION_IDLE)
+        self.assertIsNone(self.state.sessions.find(session.secret))
+
 
 class RawListenerTests(SynchronousTestCase):
     def setUp(self) -> None:
@@ -456,6 +560,29 @@ class RawListenerTests(SynchronousTestCase):
         self.assertEqual(drain(xvnc), b"RFB 003.008\n")
         rfbTransport.write(b"k" * (splice.RFBSocket.bufferSize + 1))
         self.assertEqual(viewerTransport.producerState, "paused")
+
+    def test_inputOnlyWhileControlHeld(self) -> None:
+        """The raw listener's clients count as the operator's: input while control is held."""
+        viewer, _ = self.connect()
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        viewer.dataReceived(HANDSHAKE + KEY + UPDATE)
+        playWrites(rfbTransport)
+        self.assertEqual(drain(xvnc), HANDSHAKE + UPDATE)
+        self.state.control.take("alice")
+        viewer.dataReceived(POINTER)
+        playWrites(rfbTransport)
+        self.assertEqual(drain(xvnc), POINTER)
+
+    def test_unknownMessageCloses(self) -> None:
+        viewer, transport = self.connect()
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        viewer.dataReceived(HANDSHAKE + b"\x09" + KEY)
+        self.assertTrue(transport.disconnecting)
+        playWrites(rfbTransport)
+        self.assertEqual(drain(xvnc), b"")
+        self.assertTrue(rfbTransport.disconnecting)
 
     def test_viewerWaitsForRFB(self) -> None:
         """The viewer is not read until its RFB connection exists."""
@@ -517,7 +644,8 @@ class ViewerPageTests(SynchronousTestCase):
         self.assertEqual(code, 200)
         self.assertEqual(headers.getRawHeaders("content-type"), ["text/html; charset=utf-8"])
         for needle in (b"novnc/core/rfb.js", b"scaleViewport", b"viewOnly", b'"vnc"',
-                       b"wss:", b"token", b"disconnect"):
+                       b"wss:", b"ticket", b"disconnect", b"Take control", b"Hand back",
+                       b'"control"', b"may_input"):
             self.assertIn(needle, body)
 
     def test_noVNCModules(self) -> None:
