@@ -11,6 +11,7 @@ from twisted.web import resource
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
+from agentdesktop.web.accessibility import AccessibilityEndpoint
 from agentdesktop.web.api import ActionEndpoint, InfoEndpoint
 from agentdesktop.web.resource import Tree
 
@@ -21,6 +22,7 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
     """The children of C{/api/v0/desktop}."""
     return {
         b"action": ActionEndpoint(state),
+        b"accessibility": AccessibilityEndpoint(state),
         b"info": InfoEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
