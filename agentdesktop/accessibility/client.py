@@ -42,18 +42,6 @@ COORD_SCREEN = 0
 #: Nodes read per batch of pipelined calls.
 CHUNK = 128
 
-#: Errors that mean the node (or its application) no longer exists.
-GONE = frozenset({
-    "org.freedesktop.DBus.Error.UnknownObject",
-    "org.freedesktop.DBus.Error.ServiceUnknown",
-    "org.freedesktop.DBus.Error.NameHasNoOwner",
-})
-UNKNOWN_METHOD = frozenset({
-    "org.freedesktop.DBus.Error.UnknownMethod",
-    "org.freedesktop.DBus.Error.UnknownInterface",
-    "org.freedesktop.DBus.Error.NotSupported",
-})
-
 Ref = tuple[str, str]
 
 
@@ -175,6 +163,7 @@ class _Draft:
     children: list[_Draft] = field(default_factory=list)
     childRefs: list[Ref] = field(default_factory=list)
     truncated: bool = False
+    interfaces: set[str] = field(default_factory=set)
     error: Reply = None
 
     def freeze(self) -> AccessibleNode:
@@ -186,28 +175,31 @@ class _Draft:
 
 
 def _nodeCalls(ref: Ref, listChildren: bool) -> list[Message]:
+    """What every node is asked first (the Accessible interface only)."""
     acc = _acc(ref)
     return [
         new_method_call(acc, "GetRoleName"),
         Properties(acc).get("Name"),
         new_method_call(acc, "GetState"),
-        new_method_call(_acc(ref, COMPONENT), "GetExtents", "u", (COORD_SCREEN,)),
-        new_method_call(_acc(ref, ACTION), "GetActions"),
+        new_method_call(acc, "GetInterfaces"),
         new_method_call(acc, "GetChildren") if listChildren else Properties(acc).get("ChildCount"),
     ]
 
 
+#: Replies per node to L{_nodeCalls}.
+NODE_CALLS = 5
+
+
 def _fill(draft: _Draft, replies: Sequence[Reply], listChildren: bool) -> bool:
     """Set DRAFT from its replies; C{False} when it could not be read."""
-    role, name, states, extents, actions, children = replies
+    role, name, states, interfaces, children = replies
     if not isinstance(role, tuple):
         draft.error = role
         return False
     draft.role = str(_value(role))
     draft.name = str(_value(name) or "")
     draft.states = model.stateNames(_value(states) or [])
-    draft.bounds = model.screenBounds(_value(extents))
-    draft.actions = [str(a[0]) for a in (_value(actions) or [])]
+    draft.interfaces = set(_value(interfaces) or [])
     if children is None:
         draft.truncated = True
     elif listChildren:
@@ -215,6 +207,24 @@ def _fill(draft: _Draft, replies: Sequence[Reply], listChildren: bool) -> bool:
     elif (_value(children) or 0) > 0:
         draft.truncated = True
     return True
+
+
+def _detailCalls(drafts: Sequence[_Draft]) -> tuple[list[Message], list[tuple[_Draft, str]]]:
+    """
+    The calls for bounds and actions, made only to nodes that have those
+    interfaces (GTK logs a critical warning for a call to an interface
+    an object lacks, which G_DEBUG=fatal-criticals makes fatal).
+    """
+    messages: list[Message] = []
+    asked: list[tuple[_Draft, str]] = []
+    for d in drafts:
+        if COMPONENT in d.interfaces:
+            messages.append(new_method_call(_acc(d.ref, COMPONENT), "GetExtents", "u", (COORD_SCREEN,)))
+            asked.append((d, COMPONENT))
+        if ACTION in d.interfaces:
+            messages.append(new_method_call(_acc(d.ref, ACTION), "GetActions"))
+            asked.append((d, ACTION))
+    return messages, asked
 
 
 class Walk:
@@ -247,19 +257,34 @@ class Walk:
         messages: list[Message] = []
         for d in drafts:
             messages += _nodeCalls(d.ref, d.depth < self.limits.maxDepth)
-        deadline = min(self.deadline, time.monotonic() + self.limits.callTimeout)
-        replies = self.bus.many(messages, deadline)
-        following: list[_Draft] = []
+        replies = self.bus.many(messages, self._callDeadline())
+        read: list[_Draft] = []
         for i, d in enumerate(drafts):
-            ok = _fill(d, replies[i * 6:(i + 1) * 6], d.depth < self.limits.maxDepth)
-            if d.parent is not None:
-                if ok:
+            mine = replies[i * NODE_CALLS:(i + 1) * NODE_CALLS]
+            if _fill(d, mine, d.depth < self.limits.maxDepth):
+                read.append(d)
+                if d.parent is not None:
                     d.parent.children.append(d)
-                elif replies[i * 6] is None:
-                    d.parent.truncated = True
-            if ok:
-                following += self._children(d)
+            elif d.parent is not None and mine[0] is None:
+                d.parent.truncated = True
+        self._details(read)
+        following: list[_Draft] = []
+        for d in read:
+            following += self._children(d)
         return following
+
+    def _callDeadline(self) -> float:
+        return min(self.deadline, time.monotonic() + self.limits.callTimeout)
+
+    def _details(self, drafts: list[_Draft]) -> None:
+        messages, asked = _detailCalls(drafts)
+        if not messages:
+            return
+        for (d, interface), reply in zip(asked, self.bus.many(messages, self._callDeadline()), strict=True):
+            if interface == COMPONENT:
+                d.bounds = model.screenBounds(_value(reply))
+            else:
+                d.actions = [str(a[0]) for a in (_value(reply) or [])]
 
     def _children(self, d: _Draft) -> list[_Draft]:
         room = max(0, self.limits.maxNodes - self.count)
@@ -376,34 +401,35 @@ class AtspiClient:
             raise InaccessibleWindow(f"no accessible window matches window {target.windowId} ({target.title!r})")
         return tops[found]
 
-    def _alive(self, ref: Ref) -> list[str]:
-        """The node's states; UnknownNode when it is gone or defunct."""
-        try:
-            reply = self._bus().call(new_method_call(_acc(ref), "GetState"), "the application")
-        except CallFailed as e:
-            raise UnknownNode(f"the node is gone ({e})") from None
-        states = model.stateNames(reply[0])
-        if "defunct" in states:
+    def _alive(self, ref: Ref) -> set[str]:
+        """The node's interfaces; UnknownNode when it is gone or defunct."""
+        state, interfaces = self._bus().many(
+            [new_method_call(_acc(ref), "GetState"), new_method_call(_acc(ref), "GetInterfaces")])
+        if state is None:
+            raise DesktopError(f"the application did not answer within {self.callTimeout:g} s")
+        if isinstance(state, Failed):
+            raise UnknownNode(f"the node is gone ({state})")
+        if "defunct" in model.stateNames(state[0]):
             raise UnknownNode("the node is gone (defunct)")
-        return states
+        return set(_value(interfaces) or [])
 
     def act(self, ref: Ref, action: str | None, setText: str | None) -> AccessibleNode:
         """Do ACTION on the node at REF, or set its text to SETTEXT; the node afterwards."""
-        self._alive(ref)
+        interfaces = self._alive(ref)
         if action is not None:
+            if ACTION not in interfaces:
+                raise NodeActionError("the node has no actions")
             self._doAction(ref, action)
         else:
+            if EDITABLE_TEXT not in interfaces:
+                raise NodeActionError("the node has no editable text")
             self._setText(ref, setText or "")
         return self.tree(None, ref, Limits(0, callTimeout=self.callTimeout))
 
     def _doAction(self, ref: Ref, action: str) -> None:
         bus = self._bus()
-        try:
-            names = [str(a[0]) for a in bus.call(new_method_call(_acc(ref, ACTION), "GetActions"), "the application")[0]]
-        except CallFailed as e:
-            if e.name in UNKNOWN_METHOD:
-                raise NodeActionError("the node has no actions") from None
-            raise
+        reply = bus.call(new_method_call(_acc(ref, ACTION), "GetActions"), "the application")
+        names = [str(a[0]) for a in reply[0]]
         index = model.actionIndex(names, action)
         if index is None:
             offered = ", ".join(repr(n) for n in names) or "none"
@@ -414,11 +440,6 @@ class AtspiClient:
 
     def _setText(self, ref: Ref, text: str) -> None:
         message = new_method_call(_acc(ref, EDITABLE_TEXT), "SetTextContents", "s", (text,))
-        try:
-            done = self._bus().call(message, "the application")
-        except CallFailed as e:
-            if e.name in UNKNOWN_METHOD:
-                raise NodeActionError("the node has no editable text") from None
-            raise
+        done = self._bus().call(message, "the application")
         if not done[0]:
             raise NodeActionError("the application refused to set the text (is the node editable?)")

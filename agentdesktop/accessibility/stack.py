@@ -38,6 +38,10 @@ ADDRESS_FD = 3
 #: bus, or send them to another session's buses.
 HIDDEN_VARIABLES = ("DBUS_SESSION_BUS_ADDRESS", "AT_SPI_BUS_ADDRESS", "NO_AT_BRIDGE", "GTK_A11Y")
 
+#: At most this many restarts after a crash within this many seconds.
+MAX_RESTARTS = 3
+RESTART_WINDOW = 60.0
+
 #: Accessibility on for toolkits that ask (Qt; GTK registers anyway).
 ACCESSIBLE_ENV = {"QT_ACCESSIBILITY": "1", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"}
 
@@ -199,6 +203,9 @@ class AccessibilityStack:
         self.address: str | None = None
         self.reason: str | None = "not started"
         self._starting: Outcome[None] | None = None
+        self._directory: str | None = None
+        self._env: dict[str, str] = {}
+        self._restarts: list[float] = []
 
     @property
     def running(self) -> bool:
@@ -216,6 +223,7 @@ class AccessibilityStack:
         ENV; concurrent callers share one start.  Fires when it runs or has
         failed (then L{reason} says why).
         """
+        self._directory, self._env = directory, dict(env)
         starting = self._starting
         if starting is None:
             starting = self._starting = Outcome()
@@ -294,10 +302,20 @@ class AccessibilityStack:
             raise AccessibilityUnavailable(f"{failure}: {e}") from None
 
     def _ended(self, reason: BaseException, child: SupervisedProcess) -> None:
-        if child in (self.bus, self.launcher) and self.reason is None:
-            self.reason = f"{child.name} exited: {child.lastError() or reason}"
-            log.warn("Accessibility stopped working ({reason}); the next request restarts it",
-                     reason=self.reason)
+        if child not in (self.bus, self.launcher):
+            return
+        self.reason = f"{child.name} exited: {child.lastError() or reason}"
+        # Restart at once: programs started meanwhile would find the dead
+        # bus's address (the launcher's X root property) and stay
+        # inaccessible.  Not in a loop, though: then requests restart it.
+        now = self.reactor.seconds()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
+        if self._directory is None or len(self._restarts) >= MAX_RESTARTS:
+            log.warn("Accessibility stopped working ({reason})", reason=self.reason)
+            return
+        self._restarts.append(now)
+        log.warn("Accessibility stopped working ({reason}); restarting it", reason=self.reason)
+        self.start(self._directory, self._env)
 
     def call(self, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         """
@@ -318,6 +336,7 @@ class AccessibilityStack:
     async def stop(self) -> None:
         """Terminate the launcher (with the accessibility bus and registry) and the session bus."""
         self.reason = "stopped"
+        self._directory = None
         children = [c for c in (self.launcher, self.bus) if c is not None]
         self.launcher = self.bus = None
         await defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
