@@ -333,13 +333,17 @@ class AccessibilityStack:
         if launcher is not None:
             await launcher.terminate(self.config.stopGrace)
 
-    async def stop(self) -> None:
-        """Terminate the launcher (with the accessibility bus and registry) and the session bus."""
+    def stop(self) -> defer.Deferred[None]:
+        """
+        Terminate the launcher (with the accessibility bus and registry) and
+        the session bus.  @return: C{Deferred[None]}, once they have exited.
+        """
         self.reason = "stopped"
         self._directory = None
         children = [c for c in (self.launcher, self.bus) if c is not None]
         self.launcher = self.bus = None
-        await defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
+        ended = defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
+        return ended.addCallback(lambda _: None)
 
     def close(self) -> None:
         """Stop the worker thread (after L{stop})."""

@@ -334,12 +334,12 @@ class X11Desktop:
         for child in [self._wm, *self._autostart]:
             if child is not None:
                 child.terminate(self.config.stopGrace)
-        defer.Deferred.fromCoroutine(self.a11y.stop())
+        self.a11y.stop()
 
     async def _stopChildren(self) -> None:
         children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
         stopping: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
-        stopping.append(defer.Deferred.fromCoroutine(self.a11y.stop()))
+        stopping.append(self.a11y.stop())
         await defer.gatherResults(stopping)
         self._autostart = []
         self._wm = None
