@@ -30,3 +30,14 @@ class Plugin(SynchronousTestCase):
         self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
         self.assertEqual(options["geometry"], (1920, 1080))
         self.assertEqual(options["window-manager"], ["openbox"])
+
+    def test_accessibilityBinaries(self) -> None:
+        from twisted.internet.task import Clock
+
+        options = tap.Options()
+        options.parseOptions(["--dbus-daemon", "/opt/dbus-daemon", "--at-spi-bus-launcher", "/opt/launcher"])
+        config = tap.makeDesktop(options, Clock()).a11y.config
+        self.assertEqual((config.dbusDaemon, config.busLauncher), ("/opt/dbus-daemon", "/opt/launcher"))
+        defaults = tap.Options()
+        defaults.parseOptions([])
+        self.assertEqual(defaults["at-spi-bus-launcher"], "/usr/libexec/at-spi-bus-launcher")
