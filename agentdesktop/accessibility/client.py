@@ -48,10 +48,15 @@ Ref = tuple[str, str]
 class Failed:
     """An error reply: its D-Bus error name and message."""
 
-    def __init__(self, message: Message) -> None:
-        self.name = str(message.header.fields.get(HeaderFields.error_name, ""))
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.text = text
+
+    @classmethod
+    def of(cls, message: Message) -> Failed:
+        name = str(message.header.fields.get(HeaderFields.error_name, ""))
         body = message.body
-        self.text = str(body[0]).strip() if body else self.name
+        return cls(name, str(body[0]).strip() if body else name)
 
     def __str__(self) -> str:
         return self.text or self.name
@@ -101,7 +106,7 @@ class Bus:
             if serial in waiting:
                 waiting.discard(serial)
                 if incoming.header.message_type == MessageType.error:
-                    replies[serial] = Failed(incoming)
+                    replies[serial] = Failed.of(incoming)
                 else:
                     replies[serial] = incoming.body
         return [replies.get(s) for s in serials]
@@ -333,6 +338,8 @@ class AtspiClient:
         session = self._session()
         session.call(Properties(A11Y_STATUS).set("IsEnabled", "b", True), "the bus launcher")
         address = str(session.call(new_method_call(A11Y_BUS, "GetAddress"), "the bus launcher")[0])
+        if self.a11y is not None:
+            self.a11y.close()
         self.a11y = Bus(address, self.callTimeout)
         return address
 

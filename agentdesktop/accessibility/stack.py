@@ -166,7 +166,8 @@ class AtspiWorker:
     def run(self, key: object, address: str, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         """
         C{f(client, *args)} in the thread, with a client of the session bus
-        at ADDRESS; KEY names that bus's life (a new key, a new client).
+        at ADDRESS; KEY names the life of the accessibility bus (its
+        launcher): a new key, a new client.
         """
 
         def work() -> T:
@@ -297,7 +298,7 @@ class AccessibilityStack:
     async def _call(self, name: str, failure: str) -> Any:
         assert self.address is not None
         try:
-            return await self.worker.run(self.bus, self.address, getattr(AtspiClient, name))
+            return await self.worker.run(self.launcher, self.address, getattr(AtspiClient, name))
         except DesktopError as e:
             raise AccessibilityUnavailable(f"{failure}: {e}") from None
 
@@ -326,7 +327,8 @@ class AccessibilityStack:
         """
         if not self.running or self.address is None:
             return defer.fail(AccessibilityUnavailable(self.reason or "the accessibility bus has stopped"))
-        return self.worker.run(self.bus, self.address, f, *args)
+        # A new launcher is a new accessibility bus: a new client.
+        return self.worker.run(self.launcher, self.address, f, *args)
 
     async def _stopLauncher(self) -> None:
         launcher, self.launcher = self.launcher, None

@@ -21,7 +21,7 @@ from agentdesktop import geometry
 from agentdesktop.accessibility import client, model
 from agentdesktop.accessibility.model import WindowTarget
 from agentdesktop.accessibility.stack import AccessibilityConfig, AccessibilityStack, desktopEnvironment
-from agentdesktop.errors import UnknownNode
+from agentdesktop.errors import AccessibilityUnavailable, NodeActionError, UnknownNode
 from agentdesktop.interfaces import AccessibleNode
 from agentdesktop.testing import FakeAtspiWorker, FakeProcessReactor
 from tests.unit.test_desktop import fakeBinary
@@ -307,16 +307,19 @@ class Stack(SynchronousTestCase):
         self.assertFalse(self.stack.running)
 
 
-class FakeBus:
+class FakeBus(client.Bus):
     """
-    Answers the walk's calls from a table: object path -> node (role,
-    name, children paths, interfaces), all on one connection C{:1.5}.
+    Answers the client's calls from a table: object path -> node (role,
+    name, children paths, interfaces), all on one connection C{:1.5};
+    a path not in it is an unknown service.
     """
 
     def __init__(self, nodes: dict[str, tuple[str, str, list[str], list[str]]]) -> None:
+        self.timeout = 0.5
         self.nodes = nodes
         self.rounds = 0
         self.silent: set[str] = set()
+        self.done: list[tuple[str, str, tuple[Any, ...]]] = []
 
     def many(self, messages: list[Message], deadline: float | None = None) -> list[Any]:
         self.rounds += 1
@@ -327,7 +330,13 @@ class FakeBus:
         path, member = fields[HeaderFields.path], fields[HeaderFields.member]
         if path in self.silent:
             return None
+        if path not in self.nodes:
+            return client.Failed("org.freedesktop.DBus.Error.ServiceUnknown",
+                                 f"The name {fields[HeaderFields.destination]} was not provided by any .service files")
         role, name, children, interfaces = self.nodes[path]
+        if member in ("DoAction", "SetTextContents"):
+            self.done.append((path, member, message.body))
+            return (member == "DoAction",)
         if member == "Get":
             prop = message.body[1]
             return (("s", name),) if prop == "Name" else (("i", len(children)),)
@@ -347,7 +356,7 @@ ACC = [client.ACCESSIBLE]
 
 class Walking(SynchronousTestCase):
     def tree(self, depth: int, bus: FakeBus, **limits: Any) -> AccessibleNode:
-        return client.Walk(bus, client.Limits(depth, **limits)).run((":1.5", P + "1")).freeze()  # type: ignore[arg-type]
+        return client.Walk(bus, client.Limits(depth, **limits)).run((":1.5", P + "1")).freeze()
 
     def nodes(self, fanout: int) -> dict[str, tuple[str, str, list[str], list[str]]]:
         kids = [P + str(10 + i) for i in range(fanout)]
@@ -382,3 +391,32 @@ class Walking(SynchronousTestCase):
         self.assertTrue(tree.truncated)
         tree = self.tree(5, FakeBus(self.nodes(3)), walkTimeout=0)
         self.assertEqual((tree.role, tree.children), ("", ()))
+
+
+class Acting(SynchronousTestCase):
+    def client(self, bus: FakeBus) -> client.AtspiClient:
+        c = client.AtspiClient("unix:path=/nonexistent", 0.5)
+        c.a11y = bus
+        return c
+
+    def test_registryMissing(self) -> None:
+        c = self.client(FakeBus({}))
+        e = self.assertRaises(AccessibilityUnavailable, c.tree, None, None, client.Limits(1))
+        self.assertEqual(str(e), "the AT-SPI registry did not answer: The name org.a11y.atspi.Registry "
+                                 "was not provided by any .service files")
+
+    def test_actions(self) -> None:
+        bus = FakeBus({P + "3": ("push button", "OK", [], ACC + [client.ACTION]),
+                       P + "4": ("label", "Hi", [], ACC)})
+        c = self.client(bus)
+        node = c.act((":1.5", P + "3"), "CLICK", None)
+        self.assertEqual((node.id, node.name, node.actions), ("1.5-3", "OK", ("click",)))
+        self.assertEqual(bus.done, [(P + "3", "DoAction", (0,))])
+        e = self.assertRaises(NodeActionError, c.act, (":1.5", P + "3"), "explode", None)
+        self.assertEqual(str(e), "the node has no action 'explode'; its actions: 'click'")
+        e = self.assertRaises(NodeActionError, c.act, (":1.5", P + "3"), None, "x")
+        self.assertEqual(str(e), "the node has no editable text")
+        e = self.assertRaises(NodeActionError, c.act, (":1.5", P + "4"), "click", None)
+        self.assertEqual(str(e), "the node has no actions")
+        self.assertRaises(UnknownNode, c.act, (":1.5", P + "99"), "click", None)
+        self.assertEqual(len(bus.done), 1)
