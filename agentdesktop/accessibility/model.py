@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentdesktop import geometry
 from agentdesktop.errors import UnknownNode
 from agentdesktop.interfaces import AccessibleNode
 
@@ -172,19 +171,31 @@ def actionIndex(names: Sequence[str], wanted: str) -> int | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def _firstInside(edge: int, native: int, declared: int) -> int:
+    """
+    The first declared coordinate that L{geometry.scale} maps to a native
+    coordinate at or past EDGE: the least d with d >= edge * declared /
+    native - 1/2 (exact integer arithmetic).
+    """
+    numerator = 2 * edge * declared - native
+    return -(-numerator // (2 * native))
+
+
 def declaredBounds(
     bounds: tuple[int, int, int, int], native: tuple[int, int], declared: tuple[int, int]
 ) -> list[int]:
     """
-    Native bounds in declared space: both edges scaled (not clamped: a
-    node may reach past the screen), at least one pixel wide and high.
+    Native bounds in declared space: the declared pixels that map (as
+    C{/action} maps them) into the native bounds, so that a click anywhere
+    in them, the centre included, lands on the node.  At least one pixel
+    wide and high (a node smaller than a declared pixel); not clamped to
+    the screen (a node may reach past it).
     """
     if native == declared:
         return list(bounds)
     x, y, w, h = bounds
-    sx, sy = declared[0] / native[0], declared[1] / native[1]
-    x0, y0 = geometry.roundHalfAway(x * sx), geometry.roundHalfAway(y * sy)
-    x1, y1 = geometry.roundHalfAway((x + w) * sx), geometry.roundHalfAway((y + h) * sy)
+    x0, y0 = _firstInside(x, native[0], declared[0]), _firstInside(y, native[1], declared[1])
+    x1, y1 = _firstInside(x + w, native[0], declared[0]), _firstInside(y + h, native[1], declared[1])
     return [x0, y0, max(1, x1 - x0), max(1, y1 - y0)]
 
 

@@ -65,6 +65,16 @@ def sessionBusArgv(binary: str, socketPath: str) -> list[str]:
             f"--address=unix:path={socketPath}"]
 
 
+def unixAddress(path: str) -> str:
+    """The D-Bus address of the unix socket at PATH (escaped as D-Bus addresses are)."""
+    safe = b"-_/.\\*"
+    escaped = "".join(
+        chr(b) if chr(b).isascii() and (chr(b).isalnum() or b in safe) else f"%{b:02x}"
+        for b in path.encode()
+    )
+    return "unix:path=" + escaped
+
+
 def desktopEnvironment(env: Mapping[str, str], sessionAddress: str | None) -> dict[str, str]:
     """
     ENV for programs on the desktop: its own session bus (when it runs),
@@ -265,7 +275,10 @@ class AccessibilityStack:
             bus.spawn(self.reactor, sessionBusArgv(binary, socket), desktopEnvironment(env, None))
         except OSError as e:
             raise AccessibilityUnavailable(f"cannot run {binary}: {e}") from None
-        self.address = await bus.addressReady()
+        await bus.addressReady()
+        # Without the reported guid: programs holding this address can still
+        # connect to a session bus restarted on the same socket.
+        self.address = unixAddress(socket)
         bus.whenEnded().addCallback(self._ended, bus)
 
     async def _startLauncher(self, directory: str, env: dict[str, str]) -> None:

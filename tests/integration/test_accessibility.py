@@ -11,6 +11,7 @@ import signal
 from typing import Any
 from urllib.parse import quote
 
+from agentdesktop import geometry
 from tests.integration.harness import DesktopTestCase, session, sleep
 
 
@@ -111,7 +112,11 @@ class Tree(AccessibilityTestCase):
         half = await self.tree(f"window={wid:#x}&scaled_width=960&scaled_height=540")
         nb = find(native, "push button")["bounds"]  # type: ignore[index]
         hb = find(half, "push button")["bounds"]  # type: ignore[index]
-        self.assertEqual(hb, [int(v / 2 + 0.5) for v in nb])
+        # Half the size, and every declared pixel of it is on the button.
+        self.assertEqual([abs(h - n / 2) <= 1 for h, n in zip(hb, nb, strict=True)], [True] * 4)
+        for point in [(hb[0], hb[1]), (hb[0] + hb[2] - 1, hb[1] + hb[3] - 1)]:
+            px, py = geometry.toNative(point, (960, 540), (1920, 1080))
+            self.assertTrue(nb[0] <= px < nb[0] + nb[2] and nb[1] <= py < nb[1] + nb[3], point)
 
         code, desktop = await self.request("GET", "accessibility?max_depth=1")
         self.assertEqual(code, 200, desktop)
@@ -220,7 +225,12 @@ class Lifecycle(AccessibilityTestCase):
         launcher = stack.launcher
         assert launcher is not None and launcher.pid is not None
         await self.desktop.stop()
-        # The launcher's group held the accessibility bus and the registry.
+        # The launcher's group held the accessibility bus and the registry:
+        # they were sent KILL, and are gone as soon as the kernel has run it.
+        for _ in range(40):
+            if not liveMembers(launcher.pid):
+                break
+            await sleep(0.05)
         self.assertEqual(liveMembers(launcher.pid), [])
         self.assertTrue(stack.bus is None and stack.launcher is None)
 

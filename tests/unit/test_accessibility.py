@@ -20,7 +20,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from agentdesktop import geometry
 from agentdesktop.accessibility import client, model
 from agentdesktop.accessibility.model import WindowTarget
-from agentdesktop.accessibility.stack import AccessibilityConfig, AccessibilityStack, desktopEnvironment
+from agentdesktop.accessibility.stack import (
+    AccessibilityConfig,
+    AccessibilityStack,
+    desktopEnvironment,
+    unixAddress,
+)
 from agentdesktop.errors import AccessibilityUnavailable, NodeActionError, UnknownNode
 from agentdesktop.interfaces import AccessibleNode
 from agentdesktop.testing import FakeAtspiWorker, FakeProcessReactor
@@ -102,21 +107,32 @@ class Bounds(SynchronousTestCase):
         self.assertEqual(model.declaredBounds((201, 170, 400, 34), (1920, 1080), (1920, 1080)),
                          [201, 170, 400, 34])
         self.assertEqual(model.declaredBounds((201, 170, 400, 34), (1920, 1080), (960, 540)),
-                         [101, 85, 200, 17])
+                         [100, 85, 200, 17])
+        # Native rows 1-4 are declared rows 0-1 at half size (row 2 is native 5).
+        self.assertEqual(model.declaredBounds((0, 1, 4, 4), (640, 480), (320, 240)), [0, 0, 2, 2])
         self.assertEqual(model.declaredBounds((0, 0, 1, 1), (1920, 1080), (192, 108)), [0, 0, 1, 1])
 
-    @given(st.integers(640, 3840), st.integers(480, 2160), st.floats(0.5, 1.0),
-           st.integers(0, 3000), st.integers(0, 2000), st.integers(4, 600), st.integers(4, 400))
-    def test_centreClickLandsInside(self, nw: int, nh: int, factor: float,
-                                    x: int, y: int, w: int, h: int) -> None:
-        """The centre of declared bounds, clicked through /action, lands on the node."""
+    @given(st.integers(640, 3840), st.integers(480, 2160), st.floats(0.25, 2.0),
+           st.integers(0, 3000), st.integers(0, 2000), st.integers(1, 600), st.integers(1, 400))
+    def test_everyDeclaredPixelLandsInside(self, nw: int, nh: int, factor: float,
+                                           x: int, y: int, w: int, h: int) -> None:
+        """
+        Every pixel of the declared bounds (the centre too), clicked through
+        /action, lands on the node; when the node is as big as a declared
+        pixel, the bounds cover all of it but the rounding at each edge.
+        """
         x, y = min(x, nw - w), min(y, nh - h)
         if x < 0 or y < 0:
             return
         declared = (max(1, int(nw * factor)), max(1, int(nh * factor)))
         dx, dy, dw, dh = model.declaredBounds((x, y, w, h), (nw, nh), declared)
-        cx, cy = geometry.toNative((dx + dw // 2, dy + dh // 2), declared, (nw, nh))
-        self.assertTrue(x <= cx < x + w and y <= cy < y + h, (cx, cy))
+        sx, sy = nw / declared[0], nh / declared[1]
+        if w >= sx and h >= sy:
+            for px, py in [(dx, dy), (dx + dw - 1, dy + dh - 1), (dx + dw // 2, dy + dh // 2)]:
+                cx, cy = geometry.toNative((px, py), declared, (nw, nh))
+                self.assertTrue(x <= cx < x + w and y <= cy < y + h, (px, py, cx, cy))
+        self.assertLessEqual(abs(dw - w / sx), 1)
+        self.assertLessEqual(abs(dh - h / sy), 1)
 
 
 BUTTON = AccessibleNode("1.5-3", "push button", "Press me", ("enabled", "showing"),
@@ -147,7 +163,7 @@ class Routes(APITestCase):
         code, body = self.request("GET", "accessibility?window=4194307&max_depth=1"
                                          "&scaled_width=960&scaled_height=540")
         self.assertEqual(code, 200, body)
-        self.assertEqual(body["bounds"], [100, 75, 201, 113])
+        self.assertEqual(body["bounds"], [100, 75, 201, 112])
         [filler] = body["children"]
         self.assertEqual((filler["children"], filler["truncated"]), ([], True))
         code, desktop = self.request("GET", "accessibility?max_depth=0")
@@ -155,7 +171,7 @@ class Routes(APITestCase):
                          ("desktop frame", [0, 0, 1920, 1080], True))
         code, sub = self.request("GET", "accessibility/1.5-2?scaled_width=960&scaled_height=540")
         self.assertEqual(code, 200, sub)
-        self.assertEqual(sub["children"][0]["bounds"], [101, 85, 200, 17])
+        self.assertEqual(sub["children"][0]["bounds"], [100, 85, 200, 17])
 
     def test_actions(self) -> None:
         code, body = self.request("POST", "accessibility/1.5-3", json.dumps({"action": "click"}).encode())
@@ -163,7 +179,7 @@ class Routes(APITestCase):
         code, body = self.request("POST", "accessibility/1.5-4",
                                   json.dumps({"set_text": "héllo", "scaled_width": 960}).encode())
         self.assertEqual(code, 200, body)
-        self.assertEqual(body["bounds"], [101, 214, 200, 34])
+        self.assertEqual(body["bounds"], [100, 214, 200, 34])
         self.assertEqual(self.desktop.nodeActions, [("1.5-3", "click", None), ("1.5-4", None, "héllo")])
 
     def test_badRequests(self) -> None:
@@ -242,7 +258,9 @@ class Stack(SynchronousTestCase):
         self.assertEqual(bus.childFDs[3], "r")
         self.assertEqual(launcher.command[1:], ["--launch-immediately"])
         env = launcher.env
-        self.assertEqual(env["DBUS_SESSION_BUS_ADDRESS"], f"unix:path={self.dir}/bus,guid=1")
+        # Without the guid: valid for a session bus restarted on that socket.
+        self.assertEqual(env["DBUS_SESSION_BUS_ADDRESS"], unixAddress(f"{self.dir}/bus"))
+        self.assertEqual(unixAddress("/run/a b/é-_.x"), "unix:path=/run/a%20b/%c3%a9-_.x")
         self.assertEqual((env["GSETTINGS_BACKEND"], env["XDG_RUNTIME_DIR"]), ("memory", self.dir))
         self.assertNotIn("NO_AT_BRIDGE", env)
         self.assertNotIn("DBUS_SESSION_BUS_ADDRESS", bus.env)
