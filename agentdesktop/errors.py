@@ -45,3 +45,26 @@ class DesktopError(Exception):
 
 class ToolTimeout(DesktopError):
     """A tool did not finish within its time limit and was killed."""
+
+
+class AccessibilityUnavailable(DesktopError):
+    """The desktop's accessibility stack is not running; C{str()} says why."""
+
+
+class UnknownWindow(DesktopError):
+    """No client window of the desktop has the id asked for."""
+
+
+class InaccessibleWindow(DesktopError):
+    """The window exists, but no accessible application draws it."""
+
+
+class UnknownNode(DesktopError):
+    """No accessible node has the id asked for (or it is gone)."""
+
+
+class NodeActionError(DesktopError):
+    """
+    The node cannot do what was asked (no such action, no editable text, or
+    the application refused); C{str()} says what it offers.
+    """

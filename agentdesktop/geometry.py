@@ -12,7 +12,7 @@ MAX_LONG_EDGE = 1568
 MAX_AREA = 1_150_000
 
 
-def _roundHalfAway(v: float) -> int:
+def roundHalfAway(v: float) -> int:
     """Round half away from zero (Python's round() is half-to-even)."""
     if v >= 0:
         return int(math.floor(v + 0.5))
@@ -35,7 +35,7 @@ def scale(c: int, src: int, dst: int) -> int:
     c = min(max(c, -1), src)
     v = ((c + 0.5) * dst) / src - 0.5
     v = min(max(v, 0.0), float(dst - 1))
-    return _roundHalfAway(v)
+    return roundHalfAway(v)
 
 
 def declaredSize(
@@ -107,4 +107,4 @@ def fitInside(
     if w <= 0 or h <= 0:
         return max(bw, 1), max(bh, 1)
     factor = min(bw / w, bh / h)
-    return max(1, _roundHalfAway(w * factor)), max(1, _roundHalfAway(h * factor))
+    return max(1, roundHalfAway(w * factor)), max(1, roundHalfAway(h * factor))

@@ -63,6 +63,33 @@ class RecordingResult:
     thumbnailSize: int
 
 
+@dataclass(frozen=True)
+class AccessibleNode:
+    """
+    One node of an accessibility (AT-SPI2) tree, in native pixels.
+
+    @ivar id: an opaque URL-safe id, valid while its application runs.
+    @ivar role: the AT-SPI role name (C{"push button"}, C{"frame"}, ...).
+    @ivar name: the accessible name (a button's label, a window's title).
+    @ivar states: the AT-SPI state names (C{"focusable"}, C{"showing"}, ...).
+    @ivar bounds: C{(x, y, width, height)} on screen in native pixels, or
+        C{None} when the node has no place on screen.
+    @ivar actions: the names of the actions it offers (C{"click"}, ...).
+    @ivar children: its children, in order.
+    @ivar truncated: whether children were left out (the depth, node or time
+        limit was reached, or the application did not answer in time).
+    """
+
+    id: str
+    role: str
+    name: str
+    states: tuple[str, ...] = ()
+    bounds: tuple[int, int, int, int] | None = None
+    actions: tuple[str, ...] = ()
+    children: tuple[AccessibleNode, ...] = ()
+    truncated: bool = False
+
+
 class IDesktop(Interface):
     """
     A running graphical desktop that can be looked at and driven.  All
@@ -161,6 +188,33 @@ class IDesktop(Interface):
         what the X server reports (DAMAGE), not a comparison of images.
 
         @return: C{Deferred[Settled]}.
+        """
+
+    def accessibilityTree(windowId, maxDepth, nodeId):
+        """
+        The accessibility tree of the client window WINDOWID (an X window
+        id, as C{_NET_CLIENT_LIST} gives it), of the node NODEID (an id
+        from an earlier tree), or of the whole desktop (every application)
+        when both are C{None}; MAXDEPTH levels below the root at most.
+
+        @return: C{Deferred[AccessibleNode]} (bounds in native pixels);
+            fails with L{agentdesktop.errors.UnknownWindow},
+            L{agentdesktop.errors.InaccessibleWindow},
+            L{agentdesktop.errors.UnknownNode} or
+            L{agentdesktop.errors.AccessibilityUnavailable} (with the reason).
+        """
+
+    def accessibilityAction(nodeId, action, setText):
+        """
+        Do the action named ACTION on node NODEID, or (when ACTION is
+        C{None}) set its text to SETTEXT.
+
+        @return: C{Deferred[AccessibleNode]}, the node as read afterwards
+            (without children); fails with
+            L{agentdesktop.errors.UnknownNode},
+            L{agentdesktop.errors.NodeActionError} (no such action, no
+            editable text, or refused; the message says what the node
+            offers) or L{agentdesktop.errors.AccessibilityUnavailable}.
         """
 
 

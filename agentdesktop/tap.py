@@ -128,6 +128,8 @@ class Options(usage.Options):
         ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
         ["xvnc", None, "Xvnc", "Xvnc binary."],
         ["xdotool", None, "xdotool", "xdotool binary."],
+        ["dbus-daemon", None, "dbus-daemon", "dbus-daemon binary (the desktop's session bus)."],
+        ["at-spi-bus-launcher", None, "/usr/libexec/at-spi-bus-launcher", "AT-SPI bus launcher (accessibility)."],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -202,6 +204,8 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             autostart=options["autostart"],
             xvnc=options["xvnc"],
             xdotool=options["xdotool"],
+            dbusDaemon=options["dbus-daemon"],
+            atspiBusLauncher=options["at-spi-bus-launcher"],
             runtimeDir=options["runtime-dir"],
         ),
     )

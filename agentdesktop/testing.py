@@ -18,15 +18,30 @@ Nothing here imports python-xlib or Pillow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import defer, error, task
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from agentdesktop.errors import APIError, DesktopError
-from agentdesktop.interfaces import DesktopInfo, IDesktop, IRecorder, RecordingResult, Settled
+from agentdesktop.errors import (
+    AccessibilityUnavailable,
+    APIError,
+    DesktopError,
+    NodeActionError,
+    UnknownNode,
+    UnknownWindow,
+)
+from agentdesktop.interfaces import (
+    AccessibleNode,
+    DesktopInfo,
+    IDesktop,
+    IRecorder,
+    RecordingResult,
+    Settled,
+)
 
 
 @implementer(IDesktop)
@@ -38,6 +53,11 @@ class FakeDesktop:
     @ivar pressedKeys: keysyms currently held.
     @ivar pressedButtons: buttons currently held.
     @ivar log: C{(method, args)} for every call, in order.
+    @ivar accessibleWindows: X window id -> the accessible tree of that
+        window (the desktop's tree holds them all).
+    @ivar accessibilityReason: when set, accessibility is unavailable for
+        this reason.
+    @ivar nodeActions: C{(node id, action, set_text)} of every node action done.
     """
 
     def __init__(self, width: int = 1920, height: int = 1080) -> None:
@@ -53,6 +73,9 @@ class FakeDesktop:
         self.stopped = False
         #: Whether the screen never stops changing (see L{settle}).
         self.busy = False
+        self.accessibleWindows: dict[int, AccessibleNode] = {}
+        self.accessibilityReason: str | None = None
+        self.nodeActions: list[tuple[str, str | None, str | None]] = []
 
     def _call(self, name: str, *args: Any) -> None:
         self.log.append((name, args))
@@ -167,6 +190,67 @@ class FakeDesktop:
         if self.busy:
             return defer.succeed(Settled(False, timeoutMs))
         return defer.succeed(Settled(True, settleMs))
+
+
+    # -- accessibility
+
+    def _nodes(self) -> Iterator[AccessibleNode]:
+        stack = list(self.accessibleWindows.values())
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.children)
+
+    def _accessibility(self, name: str, *args: Any) -> None:
+        self._call(name, *args)
+        if self.accessibilityReason is not None:
+            raise AccessibilityUnavailable(self.accessibilityReason)
+
+    def accessibilityTree(
+        self, windowId: int | None, maxDepth: int, nodeId: str | None
+    ) -> defer.Deferred[AccessibleNode]:
+        try:
+            self._accessibility("accessibilityTree", windowId, maxDepth, nodeId)
+            if windowId is not None:
+                if windowId not in self.accessibleWindows:
+                    raise UnknownWindow(f"{windowId} is not a client window")
+                root = self.accessibleWindows[windowId]
+            elif nodeId is not None:
+                root = self._node(nodeId)
+            else:
+                root = AccessibleNode("desktop", "desktop frame", "main", (), (0, 0, *self.info.size),
+                                      (), tuple(self.accessibleWindows.values()))
+        except DesktopError as e:
+            return defer.fail(e)
+        return defer.succeed(_prune(root, maxDepth))
+
+    def _node(self, nodeId: str) -> AccessibleNode:
+        for node in self._nodes():
+            if node.id == nodeId:
+                return node
+        raise UnknownNode(f"{nodeId!r} is not a node id")
+
+    def accessibilityAction(
+        self, nodeId: str, action: str | None, setText: str | None
+    ) -> defer.Deferred[AccessibleNode]:
+        try:
+            self._accessibility("accessibilityAction", nodeId, action, setText)
+            node = self._node(nodeId)
+            if action is not None and action not in node.actions:
+                raise NodeActionError(f"the node has no action {action!r}")
+            if action is None and "editable" not in node.states:
+                raise NodeActionError("the node has no editable text")
+        except DesktopError as e:
+            return defer.fail(e)
+        self.nodeActions.append((nodeId, action, setText))
+        return defer.succeed(_prune(node, 0))
+
+
+def _prune(node: AccessibleNode, depth: int) -> AccessibleNode:
+    """NODE with at most DEPTH levels of children."""
+    if depth > 0:
+        return replace(node, children=tuple(_prune(c, depth - 1) for c in node.children))
+    return replace(node, children=(), truncated=node.truncated or bool(node.children))
 
 
 @implementer(IRecorder)
@@ -349,3 +433,39 @@ class FakeXConnections:
 
     def pointer(self) -> tuple[int, int]:
         return (0, 0)
+
+
+class FakeAtspiWorker:
+    """
+    Stands in for L{agentdesktop.accessibility.stack.AtspiWorker}: no
+    thread, no D-Bus.  A call C{f(client, ...)} is answered by this
+    object's method of the same name as C{f} (C{launcherReady},
+    C{enable}), and recorded in L{calls}.
+
+    @ivar launcherUp: what C{launcherReady} answers.
+    @ivar failing: method name -> the error its call fails with.
+    """
+
+    def __init__(self) -> None:
+        self.launcherUp = True
+        self.failing: dict[str, DesktopError] = {}
+        self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+
+    def run(self, key: object, address: str, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        self.calls.append((f.__name__, address, args))
+        if f.__name__ in self.failing:
+            return defer.fail(self.failing[f.__name__])
+        return defer.maybeDeferred(getattr(self, f.__name__), *args)
+
+    def launcherReady(self) -> bool:
+        return self.launcherUp
+
+    def enable(self) -> str:
+        return "unix:path=/nonexistent/at-spi/bus"

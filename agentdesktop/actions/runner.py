@@ -6,7 +6,8 @@ mapping of desktop failures to the spec's 500 messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,10 +105,20 @@ class ActionRunner:
         ctx = self.context(disconnected)
         if not step.input:
             return await self.perform(step, ctx)
+        async with self.exclusive():
+            return await self.perform(step, ctx)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """
+        Hold the input lock for agent input: refused (409) while a person
+        holds control, checked again once the lock is ours, since a person
+        may have taken control while this waited.
+        """
         self.checkInput()
         async with self.lock:
             self.checkInput()
-            return await self.perform(step, ctx)
+            yield
 
     async def runGroups(
         self,

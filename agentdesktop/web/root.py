@@ -12,6 +12,7 @@ from agentdesktop.dialects.routes import dialectsTree
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
+from agentdesktop.web.accessibility import AccessibilityEndpoint
 from agentdesktop.web.api import ActionEndpoint, BatchEndpoint, InfoEndpoint
 from agentdesktop.web.control import ControlEndpoint, TicketsEndpoint
 from agentdesktop.web.resource import Tree
@@ -25,6 +26,7 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"action": ActionEndpoint(state),
         b"batch": BatchEndpoint(state),
         b"dialects": dialectsTree(state),
+        b"accessibility": AccessibilityEndpoint(state),
         b"info": InfoEndpoint(state),
         b"control": ControlEndpoint(state),
         b"tickets": TicketsEndpoint(state),

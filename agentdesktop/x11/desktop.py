@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from twisted.internet import defer, protocol
@@ -25,10 +25,18 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from agentdesktop.accessibility.client import AtspiClient, Limits
+from agentdesktop.accessibility.model import decodeNodeId
+from agentdesktop.accessibility.stack import (
+    AccessibilityConfig,
+    AccessibilityStack,
+    desktopEnvironment,
+)
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import DesktopInfo, IDesktop, Settled
+from agentdesktop.interfaces import AccessibleNode, DesktopInfo, IDesktop, Settled
 from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess, runTool
+from agentdesktop.x11 import clientwindow
 from agentdesktop.x11 import session as xsession
 from agentdesktop.x11.damage import DamageWatcher, waitForQuiet
 from agentdesktop.x11.worker import XWorker
@@ -57,6 +65,9 @@ class DesktopConfig:
     autostart: Sequence[Sequence[str]] = ()
     xvnc: str = "Xvnc"
     xdotool: str = "xdotool"
+    #: The desktop's D-Bus session bus and AT-SPI bus launcher.
+    dbusDaemon: str = "dbus-daemon"
+    atspiBusLauncher: str = "/usr/libexec/at-spi-bus-launcher"
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
@@ -150,7 +161,9 @@ class X11Desktop:
     start among concurrent callers, and after Xvnc died starts a fresh one.
     """
 
-    def __init__(self, reactor: Any, config: DesktopConfig, x: Any = None) -> None:
+    def __init__(
+        self, reactor: Any, config: DesktopConfig, x: Any = None, a11yWorker: Any = None
+    ) -> None:
         self.reactor = reactor
         self.config = config
         self.info: DesktopInfo | None = None
@@ -163,6 +176,11 @@ class X11Desktop:
         self.x: XConnections = x if x is not None else XConnections(reactor)
         self._resizePool: ThreadPoolExecutor | None = None
         self._env: dict[str, str] = {}
+        self.a11y = AccessibilityStack(
+            reactor,
+            AccessibilityConfig(config.dbusDaemon, config.atspiBusLauncher, stopGrace=config.stopGrace),
+            a11yWorker,
+        )
 
     # -- lifecycle
 
@@ -266,6 +284,9 @@ class X11Desktop:
             raise
         self.info = DesktopInfo(display, xauth, rfb, width, height)
         xvnc.whenEnded().addCallback(self._xvncEnded, xvnc)
+        # Before the window manager and autostart, which get its address.
+        await self.a11y.start(directory, self._env)
+        self._env = desktopEnvironment(self._env, self.a11y.address)
         log.info(
             "Desktop {display} is up ({width}x{height}), VNC on {rfb}",
             display=display, width=width, height=height, rfb=rfb,
@@ -330,10 +351,13 @@ class X11Desktop:
         for child in [self._wm, *self._autostart]:
             if child is not None:
                 child.terminate(self.config.stopGrace)
+        self.a11y.stop()
 
     async def _stopChildren(self) -> None:
         children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
-        await defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
+        stopping: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
+        stopping.append(self.a11y.stop())
+        await defer.gatherResults(stopping)
         self._autostart = []
         self._wm = None
         self._xvnc = None
@@ -352,6 +376,7 @@ class X11Desktop:
         self.x.stop()
         await self._stopChildren()
         self.info = None
+        self.a11y.close()
         if self._resizePool is not None:
             self._resizePool.shutdown(wait=False)
             self._resizePool = None
@@ -466,3 +491,44 @@ class X11Desktop:
         return self._onX(
             "screen", xsession.screenshot, region, size, format, quality, self._resizePool
         )
+
+    # -- accessibility
+
+    async def _accessible(self) -> None:
+        """Restart what of the accessibility stack died (its reason stays when it cannot)."""
+        self._require()
+        if not self.a11y.running:
+            await self.a11y.start(self._makeDir(), self._env)
+
+    def accessibilityTree(
+        self, windowId: int | None, maxDepth: int, nodeId: str | None
+    ) -> defer.Deferred[AccessibleNode]:
+        return defer.Deferred.fromCoroutine(self._accessibilityTree(windowId, maxDepth, nodeId))
+
+    async def _accessibilityTree(
+        self, windowId: int | None, maxDepth: int, nodeId: str | None
+    ) -> AccessibleNode:
+        ref = decodeNodeId(nodeId) if nodeId is not None else None
+        await self._accessible()
+        target = None
+        if windowId is not None:
+            target = await self._onX("screen", clientwindow.windowTarget, windowId)
+        cfg = self.a11y.config
+        limits = Limits(maxDepth, cfg.maxNodes, cfg.callTimeout, cfg.walkTimeout)
+        node = await self.a11y.call(AtspiClient.tree, target, ref, limits)
+        if target is None and ref is None and self.info is not None:
+            # The registry's desktop node does not know the screen's size.
+            node = replace(node, bounds=(0, 0, self.info.width, self.info.height))
+        return node
+
+    def accessibilityAction(
+        self, nodeId: str, action: str | None, setText: str | None
+    ) -> defer.Deferred[AccessibleNode]:
+        return defer.Deferred.fromCoroutine(self._accessibilityAction(nodeId, action, setText))
+
+    async def _accessibilityAction(
+        self, nodeId: str, action: str | None, setText: str | None
+    ) -> AccessibleNode:
+        ref = decodeNodeId(nodeId)
+        await self._accessible()
+        return await self.a11y.call(AtspiClient.act, ref, action, setText)

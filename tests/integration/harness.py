@@ -40,6 +40,11 @@ CHROMIUM = os.environ.get("AGENTDESKTOP_CHROMIUM") or shutil.which("chromium") o
 
 UTF8 = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 
+#: The GTK test application, run with the system Python (PyGObject is a
+#: Debian package: python3-gi, gir1.2-gtk-3.0).
+GTKAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gtkapp.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
 
 def sleep(seconds: float) -> defer.Deferred[None]:
     return task.deferLater(reactor, seconds, lambda: None)
@@ -266,7 +271,8 @@ class DesktopTestCase(TestCase):
     # -- programs on the desktop
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ, DISPLAY=self.info.display, XAUTHORITY=self.info.xauthority, **UTF8)
+        """What programs on the desktop get (its display, its session bus, ...)."""
+        return dict(self.desktop.env, DISPLAY=self.info.display, XAUTHORITY=self.info.xauthority, **UTF8)
 
     def spawn(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
         """Start ARGV on the desktop, in its own process group, killed after the test."""
@@ -315,6 +321,38 @@ class DesktopTestCase(TestCase):
             ["xclip", "-o", "-selection", "primary"], env=self.env(), capture_output=True,
             timeout=10,
         ).stdout
+
+    async def windowId(self, title: str) -> int:
+        """The id of the visible window titled TITLE, once there is one."""
+        out, err, code = await getProcessOutputAndValue(
+            "timeout", ["20", "xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{title}$"],
+            env=self.env(),
+        )
+        self.assertEqual(code, 0, err)
+        return int(out.split()[0])
+
+    async def startGtkApp(self, title: str) -> tuple[subprocess.Popen[bytes], str, int]:
+        """
+        The GTK test application (L{GTKAPP}) on the desktop: its process,
+        the file it reports to, and its window's id once it is shown.
+        """
+        output = os.path.abspath(self.mktemp())
+        open(output, "w").close()
+        proc = self.spawn([SYSTEM_PYTHON, GTKAPP, title, output])
+        await self.waitForLine(output, "ready")
+        return proc, output, await self.windowId(title)
+
+    async def waitForLine(self, path: str, line: str, count: int = 1, timeout: float = 20) -> None:
+        """Wait until the file at PATH holds LINE COUNT times."""
+        for _ in range(int(timeout / 0.05)):
+            if self.lines(path).count(line) >= count:
+                return
+            await sleep(0.05)
+        self.fail(f"{path} has not {count} lines {line!r}: {self.lines(path)}")
+
+    def lines(self, path: str) -> list[str]:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
 
     # -- what the X server sees
 

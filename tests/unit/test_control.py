@@ -253,6 +253,16 @@ class Control(RouteTestCase):
         self.assertEqual(code, 200, out)
         self.assertIn("screenshot_data", out["observation"])
 
+    def test_accessibilityActionsAreAgentInput(self) -> None:
+        """Pressing a button through the accessibility tree waits for control too."""
+        self.request("POST", "control", {"take": True}, BEARER)
+        code, out, _ = self.request("POST", "accessibility/1.7-3", {"action": "click"}, BEARER)
+        self.assertEqual((code, out), (409, {"message": CONTROLLED}))
+        self.assertEqual(self.desktop.nodeActions, [])
+        # Reading the tree still works (here: nothing registered, 404).
+        code, out, _ = self.request("GET", "accessibility?window=7", None, BEARER)
+        self.assertEqual(code, 404, out)
+
     def test_groupRefusedWhenControlTakenMeanwhile(self) -> None:
         """A dialect's call refused by the lease mid-turn is that call's error."""
         from agentdesktop.actions.table import Input

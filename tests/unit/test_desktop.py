@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 
 from agentdesktop.errors import DesktopError
 from agentdesktop.interfaces import IDesktop
-from agentdesktop.testing import FakeProcess, FakeProcessReactor, FakeXConnections
+from agentdesktop.testing import FakeAtspiWorker, FakeProcess, FakeProcessReactor, FakeXConnections
 from agentdesktop.x11 import DesktopConfig, X11Desktop
 
 
@@ -37,27 +37,50 @@ def readXauthority(path: str) -> list[tuple[int, bytes, bytes, bytes, bytes]]:
     return entries  # type: ignore[return-value]
 
 
+def fakeBinary(case: SynchronousTestCase, name: str) -> str:
+    """An empty executable file NAME (never run: the reactor is fake)."""
+    directory = os.path.abspath(case.mktemp())
+    os.makedirs(directory)
+    path = os.path.join(directory, name)
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0o755)
+    return path
+
+
 class DesktopPolicyTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = FakeProcessReactor()
         self.x = FakeXConnections(size=(1280, 800))
         self.runtime = os.path.abspath(self.mktemp())
         os.makedirs(self.runtime)
+        self.dbus = fakeBinary(self, "dbus-daemon")
+        self.launcher = fakeBinary(self, "at-spi-bus-launcher")
+        self.atspi = FakeAtspiWorker()
         self.desktop = X11Desktop(
             self.reactor,
             DesktopConfig(width=1280, height=800, runtimeDir=self.runtime,
-                          autostart=[["xterm", "-T", "auto"]], stopGrace=5),
+                          autostart=[["xterm", "-T", "auto"]], stopGrace=5,
+                          dbusDaemon=self.dbus, atspiBusLauncher=self.launcher),
             x=self.x,
+            a11yWorker=self.atspi,
         )
 
     def xvncs(self) -> list[FakeProcess]:
         return self.reactor.named("Xvnc")
 
     def started(self, number: bytes = b"7") -> None:
-        """Xvnc reports its display (split across two writes, as a pipe may)."""
+        """
+        Xvnc reports its display (split across two writes, as a pipe may),
+        then the session bus its address.
+        """
         xvnc = self.xvncs()[-1]
         xvnc.output(3, number[:1])
         xvnc.output(3, number[1:] + b"\n")
+        self.reactor.named(self.dbus)[-1].output(3, b"unix:path=/nonexistent/bus,guid=1\n")
+
+    def programs(self) -> list[str]:
+        return [os.path.basename(p.command[0]) for p in self.reactor.spawned]
 
     def test_provides(self) -> None:
         self.assertTrue(verifyObject(IDesktop, self.desktop))
@@ -80,10 +103,14 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.assertEqual((info.display, info.width, info.height), (":17", 1280, 800))
         self.assertTrue(self.desktop.running)
         self.assertTrue(self.x.started)
-        # The window manager, then the autostart command, on the display.
-        self.assertEqual([p.command[0] for p in self.reactor.spawned], ["Xvnc", "openbox", "xterm"])
+        # The session bus and the AT-SPI bus launcher, then the window
+        # manager, then the autostart command, on the display.
+        self.assertEqual(self.programs(),
+                         ["Xvnc", "dbus-daemon", "at-spi-bus-launcher", "openbox", "xterm"])
         xterm = self.reactor.named("xterm")[0]
         self.assertEqual((xterm.env["DISPLAY"], xterm.env["XAUTHORITY"]), (":17", info.xauthority))
+        bus = os.path.join(os.path.dirname(info.xauthority), "bus")
+        self.assertEqual(xterm.env["DBUS_SESSION_BUS_ADDRESS"], "unix:path=" + bus)
         # Cookie-only access: the wildcard entry Xvnc reads, and a local
         # entry for display 17 that python-xlib accepts; same cookie.
         self.assertEqual(os.stat(info.xauthority).st_mode & 0o777, 0o600)
@@ -94,7 +121,7 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.assertEqual(len(local[4]), 16)
         # Started means started: a second call spawns nothing.
         self.assertIs(self.successResultOf(self.desktop.start()), info)
-        self.assertEqual(len(self.reactor.spawned), 3)
+        self.assertEqual(len(self.reactor.spawned), 5)
 
     def test_concurrentStartsShareOne(self) -> None:
         first, second = self.desktop.start(), self.desktop.start()
@@ -167,12 +194,12 @@ class DesktopPolicyTests(SynchronousTestCase):
         # Keys and buttons are released first, then every child gets TERM.
         self.assertEqual(self.x.calls[-1][:2], ("input", "releaseAll"))
         running = self.reactor.running()
-        self.assertEqual(len(running), 3)
-        self.assertEqual([p.signals for p in running], [["TERM"]] * 3)
+        self.assertEqual(len(running), 5)
+        self.assertEqual([p.signals for p in running], [["TERM"]] * 5)
         running[0].end()
         self.reactor.advance(5)
         # Those that ignored TERM get KILL after the grace period.
-        self.assertEqual([p.signals for p in running[1:]], [["TERM", "KILL"]] * 2)
+        self.assertEqual([p.signals for p in running[1:]], [["TERM", "KILL"]] * 4)
         self.assertNoResult(d)
         for p in running[1:]:
             p.end(error.ProcessTerminated(signal=9))

@@ -76,3 +76,14 @@ class Plugin(SynchronousTestCase):
         with self.assertRaises(UsageError) as e:
             tap.Options().parseOptions(["--vnc-listen", "bogus:5900"])
         self.assertIn("--vnc-listen bogus:5900", str(e.exception))
+
+    def test_accessibilityBinaries(self) -> None:
+        from twisted.internet.task import Clock
+
+        options = tap.Options()
+        options.parseOptions(["--dbus-daemon", "/opt/dbus-daemon", "--at-spi-bus-launcher", "/opt/launcher"])
+        config = tap.makeDesktop(options, Clock()).a11y.config
+        self.assertEqual((config.dbusDaemon, config.busLauncher), ("/opt/dbus-daemon", "/opt/launcher"))
+        defaults = tap.Options()
+        defaults.parseOptions([])
+        self.assertEqual(defaults["at-spi-bus-launcher"], "/usr/libexec/at-spi-bus-launcher")
