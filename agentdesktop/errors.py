@@ -45,3 +45,7 @@ class DesktopError(Exception):
 
 class ToolTimeout(DesktopError):
     """A tool did not finish within its time limit and was killed."""
+
+
+class UnknownWindow(LookupError):
+    """No managed window has this id (the web layer answers 404)."""
