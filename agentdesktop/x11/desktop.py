@@ -25,10 +25,22 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import DesktopInfo, IDesktop
+from agentdesktop.interfaces import (
+    MAX_CLIPBOARD_BYTES,
+    WINDOW_VERBS,
+    DesktopInfo,
+    IDesktop,
+    Launched,
+    LaunchResult,
+    WindowInfo,
+)
 from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess, runTool
+from agentdesktop.programs import checkOpenTarget, resolveProgram
 from agentdesktop.x11 import session as xsession
+from agentdesktop.x11 import windows as xwindows
+from agentdesktop.x11.launcher import Launcher
+from agentdesktop.x11.selection import SelectionOwner, readSelection, selectionAtomName
 from agentdesktop.x11.worker import XWorker
 from agentdesktop.x11.xvnc import (
     RFB_BANNER_PREFIX,
@@ -55,6 +67,7 @@ class DesktopConfig:
     autostart: Sequence[Sequence[str]] = ()
     xvnc: str = "Xvnc"
     xdotool: str = "xdotool"
+    xdgOpen: str = "xdg-open"
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
@@ -83,32 +96,51 @@ class _BannerProtocol(protocol.Protocol):
 
 class XConnections:
     """
-    The service's own connections to the desktop: two X connections, each
-    in its own worker thread (input, and the screen), and the RFB banner
-    check.  Tests replace it (L{agentdesktop.testing.FakeXConnections}).
+    The service's own connections to the desktop: X connections each in
+    its own worker thread (input, the screen, windows, clipboard reads),
+    the selection owner's thread and connection, and the RFB banner check.
+    Tests replace it (L{agentdesktop.testing.FakeXConnections}).
     """
 
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.workers = {
-            "input": XWorker(reactor, "agentdesktop-input"),
-            "screen": XWorker(reactor, "agentdesktop-screen"),
+            lane: XWorker(reactor, f"agentdesktop-{lane}")
+            for lane in ("input", "screen", "windows", "clipboard")
         }
+        self.owner: SelectionOwner | None = None
 
     def start(self) -> None:
         for worker in self.workers.values():
             worker.start()
 
-    def stop(self) -> None:
+    def stop(self) -> defer.Deferred[None]:
+        """Stop every thread; fires once the selection owner's has ended."""
         for worker in self.workers.values():
             worker.stop()
+        owner, self.owner = self.owner, None
+        return owner.stop() if owner is not None else defer.succeed(None)
+
+    def own(self, key: object, info: DesktopInfo, selection: str, text: str) -> defer.Deferred[None]:
+        """
+        Own SELECTION with TEXT on INFO's display, through the selection
+        owner of the X server's life KEY (started on first use).
+        """
+        owner = self.owner
+        if owner is None or owner.key is not key or not owner.alive:
+            if owner is not None:
+                owner.stop()
+            owner = self.owner = SelectionOwner(self.reactor, info.display, info.xauthority, key)
+            owner.start()
+        return owner.own(selection, text)
 
     def call(
         self, lane: str, key: object, info: DesktopInfo, f: Callable[..., T], *args: Any
     ) -> defer.Deferred[T]:
         """
-        C{f(session, *args)} on LANE's connection (C{"input"} or
-        C{"screen"}) to INFO's display; KEY names the X server's life.
+        C{f(session, *args)} on LANE's connection (C{"input"},
+        C{"screen"}, C{"windows"} or C{"clipboard"}) to INFO's display; KEY
+        names the X server's life.
         """
         return self.workers[lane].run(key, info.display, info.xauthority, f, *args)
 
@@ -146,6 +178,7 @@ class X11Desktop:
         self.x: XConnections = x if x is not None else XConnections(reactor)
         self._resizePool: ThreadPoolExecutor | None = None
         self._env: dict[str, str] = {}
+        self._launcher = Launcher(reactor, lambda: self._env, self.windows)
 
     # -- lifecycle
 
@@ -313,10 +346,13 @@ class X11Desktop:
         for child in [self._wm, *self._autostart]:
             if child is not None:
                 child.terminate(self.config.stopGrace)
+        self._launcher.stopAll(self.config.stopGrace)
 
     async def _stopChildren(self) -> None:
         children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
-        await defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
+        ending: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
+        ending.append(self._launcher.stopAll(self.config.stopGrace))
+        await defer.gatherResults(ending)
         self._autostart = []
         self._wm = None
         self._xvnc = None
@@ -333,7 +369,7 @@ class X11Desktop:
                 log.failure("Releasing keys and buttons at shutdown failed")
         await self._stopChildren()
         self.info = None
-        self.x.stop()
+        await defer.maybeDeferred(self.x.stop)
         if self._resizePool is not None:
             self._resizePool.shutdown(wait=False)
             self._resizePool = None
@@ -410,7 +446,7 @@ class X11Desktop:
             return defer.fail(e)
 
         def wrap(failure: Failure) -> Failure:
-            if failure.check(DesktopError, ValueError):
+            if failure.check(DesktopError, ValueError, LookupError):
                 return failure
             return Failure(DesktopError(f"X request failed: {failure.getErrorMessage()}"))
 
@@ -437,3 +473,61 @@ class X11Desktop:
         return self._onX(
             "screen", xsession.screenshot, region, size, format, quality, self._resizePool
         )
+
+    # -- clipboard
+
+    def readClipboard(self, selection: str) -> defer.Deferred[str | None]:
+        try:
+            selectionAtomName(selection)
+        except ValueError as e:
+            return defer.fail(e)
+        return self._onX("clipboard", readSelection, selection)
+
+    def writeClipboard(self, selection: str, text: str) -> defer.Deferred[None]:
+        try:
+            selectionAtomName(selection)
+            if len(text.encode("utf-8")) > MAX_CLIPBOARD_BYTES:
+                raise ValueError(f"the text is over {MAX_CLIPBOARD_BYTES} bytes in UTF-8")
+            info = self._require()
+        except (ValueError, DesktopError) as e:
+            return defer.fail(e)
+        return self.x.own(self._xvnc, info, selection, text)
+
+    # -- windows
+
+    def windows(self) -> defer.Deferred[list[WindowInfo]]:
+        return self._onX("windows", xwindows.listWindows)
+
+    def windowAction(self, windowId: int, verb: str) -> defer.Deferred[WindowInfo | None]:
+        if verb not in WINDOW_VERBS:
+            return defer.fail(ValueError(f"unknown window verb {verb!r}"))
+        return self._onX("windows", xwindows.windowAction, windowId, verb)
+
+    # -- programs
+
+    def launch(
+        self, argv: Sequence[str], waitForWindow: bool, timeoutMs: int
+    ) -> defer.Deferred[LaunchResult]:
+        try:
+            self._require()
+        except DesktopError as e:
+            return defer.fail(e)
+        return defer.Deferred.fromCoroutine(
+            self._launcher.launch(list(argv), waitForWindow, timeoutMs)
+        )
+
+    def launched(self) -> list[Launched]:
+        return self._launcher.running()
+
+    def openTarget(self, target: str) -> defer.Deferred[Launched]:
+        try:
+            self._require()
+            target = checkOpenTarget(target, self._env)
+            try:
+                program = resolveProgram(self.config.xdgOpen, self._env)
+            except ValueError as e:
+                raise DesktopError(f"cannot open anything: {e}") from None
+            _, launched = self._launcher.start("opened", [program, target])
+        except (ValueError, DesktopError) as e:
+            return defer.fail(e)
+        return defer.succeed(launched)
