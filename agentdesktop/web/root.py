@@ -12,6 +12,9 @@ from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
 from agentdesktop.web.api import ActionEndpoint, InfoEndpoint
+from agentdesktop.web.apps import LaunchEndpoint, OpenEndpoint
+from agentdesktop.web.clipboard import ClipboardEndpoint
+from agentdesktop.web.windows import WindowsEndpoint
 from agentdesktop.web.resource import Tree
 
 PREFIX = (b"api", b"v0", b"desktop")
@@ -23,6 +26,10 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"action": ActionEndpoint(state),
         b"info": InfoEndpoint(state),
         b"recording": recording.recordingTree(state),
+        b"clipboard": ClipboardEndpoint(state),
+        b"windows": WindowsEndpoint(state),
+        b"launch": LaunchEndpoint(state),
+        b"open": OpenEndpoint(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
         b"": viewer.ViewerPage(state),
         b"novnc": viewer.novncResource(),

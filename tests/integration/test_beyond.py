@@ -1,0 +1,343 @@
+"""
+Beyond pixels on a real desktop: the clipboard as real X clients (xterm,
+xclip) see it, windows as the window manager (openbox) and xprop see them,
+programs launched and opened as real children of the service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from agentdesktop.programs import descendants, parentsFromProc
+from tests.integration.harness import DesktopTestCase, sleep
+
+UNICODE = "héllo wörld – ünïcödé ß € 日本語 🙂👍🏽 end"
+
+#: An xterm whose shift+Insert pastes CLIPBOARD (its default pastes PRIMARY).
+PASTE_CLIPBOARD = "*VT100.translations: #override Shift <KeyPress> Insert: insert-selection(CLIPBOARD)"
+
+
+def big(size: int) -> str:
+    """SIZE bytes of UTF-8 text, multi-byte characters included."""
+    line = "0123456789 é 🙂 abcdefghijklmnopqrstuvwxyz\n"
+    chunk = line * (size // len(line.encode()) + 1)
+    text = chunk.encode()[:size].decode("utf-8", "ignore")
+    return text
+
+
+def ourChildren() -> set[int]:
+    """The processes below this one (the service runs in the test's process)."""
+    return descendants([os.getpid()], parentsFromProc()) - {os.getpid()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return b") Z " not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+class Clipboard(DesktopTestCase):
+    async def waitForFile(self, path: str, size: int) -> bytes:
+        for _ in range(100):
+            if os.path.exists(path) and os.path.getsize(path) >= size:
+                break
+            await sleep(0.05)
+        with open(path, "rb") as f:
+            return f.read()
+
+    async def pasteInto(self, title: str, keys: str, expected: bytes) -> None:
+        """Focus xterm TITLE, paste with KEYS and Return; its file must get EXPECTED."""
+        path = os.path.join(self.dir, title)
+        await self.waitForWindow("XTerm", title)
+        await self.ok(action="key", text=keys)
+        await self.ok(action="key", text="Return")
+        self.assertEqual(await self.waitForFile(path, len(expected)), expected)
+
+    def xterm(self, title: str, *options: str) -> None:
+        path = os.path.join(self.dir, title)
+        self.spawn(["xterm", "-u8", "-T", title, *options, "-e", "sh", "-c", f"cat > '{path}'"])
+
+    async def test_unicodePastesIntoXtermAndXclipReadsIt(self) -> None:
+        """
+        Text set through the API is what an xterm pastes (PRIMARY with its
+        default shift+Insert, CLIPBOARD through a translation) and what
+        xclip reads, byte for byte; no helper process is left running.
+        """
+        await self.startDesktop()
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        code, out = await self.request("GET", "clipboard")
+        self.assertEqual((code, out), (200, {"text": None}))
+        before = ourChildren()
+        code, out = await self.request("POST", "clipboard", {"text": UNICODE})
+        self.assertEqual(code, 200, out)
+        code, out = await self.request(
+            "POST", "clipboard", {"text": UNICODE + " primary", "selection": "primary"}
+        )
+        self.assertEqual(code, 200, out)
+        self.assertEqual(ourChildren(), before)
+        self.assertEqual(await self.tool("xclip", "-o", "-selection", "clipboard"),
+                         UNICODE.encode())
+        self.assertEqual(await self.tool("xclip", "-o", "-selection", "primary"),
+                         (UNICODE + " primary").encode())
+        # STRING is Latin-1 (per the ICCCM); what Latin-1 lacks becomes "?".
+        self.assertEqual(
+            await self.tool("xclip", "-o", "-selection", "clipboard", "-t", "STRING"),
+            UNICODE.encode("latin-1", "replace"),
+        )
+        targets = await self.tool("xclip", "-o", "-selection", "clipboard", "-t", "TARGETS")
+        self.assertEqual(set(targets.split()) >= {b"TARGETS", b"UTF8_STRING", b"TEXT",
+                                                  b"STRING"}, True, targets)
+        self.xterm("primary-paste")
+        await self.pasteInto("primary-paste", "shift+Insert", (UNICODE + " primary\n").encode())
+        self.xterm("clipboard-paste", "-xrm", PASTE_CLIPBOARD)
+        await self.pasteInto("clipboard-paste", "shift+Insert", (UNICODE + "\n").encode())
+
+    async def test_xclipOwnerReadThroughAPI(self) -> None:
+        """
+        What an X client (xclip) owns is read through the API: Unicode on
+        CLIPBOARD, and on PRIMARY 5 MB, which xclip sends by INCR (it
+        switches to INCR past a quarter of the server's extended request
+        size, 4 MiB on Xvnc).
+        """
+        await self.startDesktop()
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        for selection, text in (("clipboard", UNICODE), ("primary", big(5_000_000))):
+            path = os.path.join(directory, selection)
+            with open(path, "wb") as f:
+                f.write(text.encode())
+            self.spawn(["xclip", "-quiet", "-i", "-selection", selection], stdin=path, quiet=True)
+            for _ in range(100):
+                code, out = await self.request("GET", f"clipboard?selection={selection}")
+                if out.get("text") is not None:
+                    break
+                await sleep(0.05)
+            self.assertEqual(code, 200, out)
+            self.assertEqual(len(out["text"].encode()), len(text.encode()))
+            self.assertEqual(out["text"], text)
+
+    async def test_largeTextGoesByINCR(self) -> None:
+        """
+        300 KB set through the API (more than one X request holds) reaches
+        xclip whole; then xclip takes the selection over, and we read it.
+        """
+        await self.startDesktop()
+        text = big(300_000)
+        limit = self.x.display.display.info.max_request_length * 4
+        self.assertGreater(len(text.encode()), limit)
+        code, out = await self.request("POST", "clipboard", {"text": text})
+        self.assertEqual((code, out["bytes"]), (200, 300_000))
+        got = await self.tool("xclip", "-o", "-selection", "clipboard")
+        self.assertEqual(got, text.encode())
+        code, out = await self.request("GET", "clipboard")
+        self.assertEqual(out["text"], text)
+        # Bad input is refused and leaves the owner serving.
+        code, out = await self.request("POST", "clipboard", {"text": 5})
+        self.assertEqual(code, 400, out)
+        code, out = await self.request("GET", "clipboard?selection=secondary")
+        self.assertEqual(code, 400, out)
+        self.assertEqual(await self.tool("xclip", "-o", "-selection", "clipboard"),
+                         text.encode())
+
+
+def xprop(out: bytes) -> list[str]:
+    """The values of one xprop line: ids, atom names or strings."""
+    return re.findall(r"0x[0-9a-f]+|_NET_WM_STATE_\w+|\"[^\"]*\"", out.decode())
+
+
+class Windows(DesktopTestCase):
+    async def active(self) -> int:
+        out = await self.tool("xprop", "-root", "_NET_ACTIVE_WINDOW")
+        return int(xprop(out)[0], 16)
+
+    async def clients(self) -> list[int]:
+        out = await self.tool("xprop", "-root", "_NET_CLIENT_LIST")
+        return [int(v, 16) for v in xprop(out)]
+
+    async def netState(self, window: int) -> list[str]:
+        return xprop(await self.tool("xprop", "-id", str(window), "_NET_WM_STATE"))
+
+    async def launchXterm(self, title: str, geometry: str) -> dict:
+        code, out = await self.request("POST", "launch", {
+            "command": ["xterm", "-T", title, "-geometry", geometry],
+            "wait_for_window": True, "timeout_ms": 15000,
+        })
+        self.assertEqual(code, 200, out)
+        self.assertIsNotNone(out["window"], out)
+        return out
+
+    async def verb(self, window: int, verb: str) -> dict:
+        code, out = await self.request("POST", f"windows/{window}/{verb}")
+        self.assertEqual(code, 200, out)
+        return out["window"]
+
+    async def test_listFocusMinimizeMaximizeRestoreClose(self) -> None:
+        await self.startDesktop()
+        first = await self.launchXterm("agent-one", "80x24+600+300")
+        window = first["window"]
+        self.assertEqual((window["title"], window["class"], window["pid"]),
+                         ("agent-one", "XTerm", first["pid"]))
+        one = window["id"]
+        # The client rectangle (no decorations), as xwininfo sees it, in declared space.
+        info = (await self.tool("xwininfo", "-id", str(one))).decode()
+        ax = int(re.search(r"Absolute upper-left X:\s+(-?\d+)", info).group(1))
+        ay = int(re.search(r"Absolute upper-left Y:\s+(-?\d+)", info).group(1))
+        width = int(re.search(r"Width:\s+(\d+)", info).group(1))
+        code, out = await self.request("GET", "windows?scaled_width=1280&scaled_height=720")
+        listed = {w["id"]: w for w in out["windows"]}
+        self.assertEqual(sorted(listed), sorted(await self.clients()))
+        self.assertEqual((listed[one]["x"], listed[one]["y"]),
+                         (round(ax * 2 / 3), round(ay * 2 / 3)))
+        self.assertLessEqual(abs(listed[one]["width"] - width * 2 / 3), 1)
+        second = await self.launchXterm("agent-two", "60x10+50+50")
+        two = second["window"]["id"]
+
+        for target in (one, two, one):
+            after = await self.verb(target, "focus")
+            self.assertTrue(after["focused"])
+            self.assertEqual(await self.active(), target)
+
+        after = await self.verb(one, "minimize")
+        self.assertTrue(after["minimized"])
+        self.assertIn("_NET_WM_STATE_HIDDEN", await self.netState(one))
+        after = await self.verb(one, "restore")
+        self.assertFalse(after["minimized"])
+        self.assertNotIn("_NET_WM_STATE_HIDDEN", await self.netState(one))
+
+        after = await self.verb(two, "maximize")
+        self.assertTrue(after["maximized"])
+        self.assertGreater(after["width"], 1800)
+        self.assertIn("_NET_WM_STATE_MAXIMIZED_VERT", await self.netState(two))
+        self.assertIn("_NET_WM_STATE_MAXIMIZED_HORZ", await self.netState(two))
+        after = await self.verb(two, "restore")
+        self.assertFalse(after["maximized"])
+        self.assertEqual(await self.netState(two), [])
+
+        self.assertIsNone(await self.verb(one, "close"))
+        self.assertNotIn(one, await self.clients())
+        for _ in range(100):
+            if not alive(first["pid"]):
+                break
+            await sleep(0.05)
+        self.assertFalse(alive(first["pid"]))
+        code, out = await self.request("GET", "launch")
+        self.assertEqual([p["pid"] for p in out["processes"]], [second["pid"]])
+
+        code, out = await self.request("POST", f"windows/{one}/focus")
+        self.assertEqual((code, out["message"]), (404, "Window not found."))
+        code, out = await self.request("POST", f"windows/{two}/explode")
+        self.assertEqual(code, 404, out)
+        code, out = await self.request("GET", f"windows/{two}/focus")
+        self.assertEqual(code, 405, out)
+        code, out = await self.request("GET", f"windows/{two}")
+        self.assertEqual((code, out["title"]), (200, "agent-two"))
+
+
+class Launch(DesktopTestCase):
+    async def test_missingProgramStartsNothing(self) -> None:
+        await self.startDesktop()
+        before = ourChildren()
+        code, out = await self.request("POST", "launch", {"command": ["no-such-program-11a"]})
+        self.assertEqual(code, 400, out)
+        self.assertIn("no-such-program-11a", out["message"])
+        self.assertIn("no-such-program-11a", out["detail"])
+        code, out = await self.request("POST", "launch", {"command": "xterm -e top"})
+        self.assertEqual(code, 400, out)
+        code, out = await self.request("POST", "launch", {"command": ["/etc/passwd"]})
+        self.assertEqual(code, 400, out)
+        self.assertEqual(ourChildren(), before)
+        code, out = await self.request("GET", "launch")
+        self.assertEqual(out, {"processes": []})
+
+    async def test_windowOfADescendantAndShutdown(self) -> None:
+        """
+        A launched shell's xterm child is found by its _NET_WM_PID; a
+        program with no window yields null and keeps running; both are
+        children of the service, on the desktop's display, and gone when
+        the desktop stops.
+        """
+        await self.startDesktop()
+        code, out = await self.request("POST", "launch", {
+            "command": ["sh", "-c", "xterm -T grandchild; true"],
+            "wait_for_window": True, "timeout_ms": 15000,
+        })
+        self.assertEqual(code, 200, out)
+        self.assertEqual(out["window"]["title"], "grandchild")
+        shell = out["pid"]
+        self.assertNotEqual(out["window"]["pid"], shell)
+        self.assertIn(out["window"]["pid"], descendants([shell], parentsFromProc()))
+        code, out = await self.request("POST", "launch", {
+            "command": ["sleep", "300"], "wait_for_window": True, "timeout_ms": 300,
+        })
+        self.assertEqual((code, out["window"]), (200, None))
+        sleeper = out["pid"]
+        self.assertTrue(alive(sleeper))
+        with open(f"/proc/{sleeper}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+        self.assertIn(b"DISPLAY=" + self.info.display.encode(), environ)
+        self.assertIn(sleeper, ourChildren())
+        code, out = await self.request("GET", "launch")
+        listed = {p["pid"]: p for p in out["processes"]}
+        self.assertEqual(set(listed), {shell, sleeper})
+        self.assertEqual(listed[sleeper]["command"], ["sleep", "300"])
+        self.assertTrue(listed[sleeper]["started_at"].endswith("Z"))
+        family = descendants([shell, sleeper], parentsFromProc())
+        await self.desktop.stop()
+        self.assertEqual([pid for pid in family if alive(pid)], [])
+
+
+class Open(DesktopTestCase):
+    async def startWithOpener(self) -> str:
+        """A desktop whose default application for a test scheme and text is a script."""
+        root = os.path.abspath(self.mktemp())
+        apps = os.path.join(root, "data", "applications")
+        os.makedirs(apps)
+        os.makedirs(os.path.join(root, "config"))
+        handler = os.path.join(root, "handler")
+        with open(handler, "w") as f:
+            f.write('#!/bin/sh\nexec xterm -T "opened:$1"\n')
+        os.chmod(handler, 0o755)
+        with open(os.path.join(apps, "agentdesktop-opener.desktop"), "w") as f:
+            f.write("[Desktop Entry]\nType=Application\nName=Opener\n"
+                    f"Exec={handler} %u\n"
+                    "MimeType=x-scheme-handler/agentdesktop-test;text/plain;\n")
+        with open(os.path.join(root, "config", "mimeapps.list"), "w") as f:
+            f.write("[Default Applications]\n"
+                    "x-scheme-handler/agentdesktop-test=agentdesktop-opener.desktop\n"
+                    "text/plain=agentdesktop-opener.desktop\n")
+        await self.startDesktop(extraEnv={
+            "XDG_DATA_HOME": os.path.join(root, "data"),
+            "XDG_CONFIG_HOME": os.path.join(root, "config"),
+        })
+        return root
+
+    async def waitForTitle(self, title: str) -> dict:
+        for _ in range(200):
+            code, out = await self.request("GET", "windows")
+            found = [w for w in out["windows"] if w["title"] == title]
+            if found:
+                return found[0]
+            await sleep(0.05)
+        self.fail(f"no window titled {title!r}")
+
+    async def test_openURLAndFile(self) -> None:
+        root = await self.startWithOpener()
+        note = os.path.join(root, "note.txt")
+        with open(note, "w") as f:
+            f.write("hello\n")
+        for target in ("agentdesktop-test:hello", note):
+            code, out = await self.request("POST", "open", {"target": target})
+            self.assertEqual(code, 200, out)
+            pid = out["pid"]
+            window = await self.waitForTitle(f"opened:{target}")
+            self.assertIn(window["pid"], descendants([pid], parentsFromProc()))
+            code, out = await self.request("GET", "launch")
+            self.assertIn(pid, [p["pid"] for p in out["processes"]])
+        for target in ("", os.path.join(root, "missing.txt"), "relative/path.txt",
+                       "file:///nonexistent-11a"):
+            code, out = await self.request("POST", "open", {"target": target})
+            self.assertEqual(code, 400, (target, out))
