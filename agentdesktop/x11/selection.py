@@ -24,7 +24,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 from Xlib import X, Xatom
-from Xlib.error import XError
+from Xlib.error import ConnectionClosedError, XError
 from Xlib.protocol import event as xevent
 
 from agentdesktop.errors import DesktopError
@@ -308,6 +308,8 @@ class SelectionServer:
             -1, -1, 1, 1, 0, 0, window_class=X.InputOnly, event_mask=X.PropertyChangeMask,
         )
         self.owned: dict[int, _Owned] = {}
+        #: Unexpected failures while answering events, for the owner to log.
+        self.problems: list[str] = []
         self.sending: dict[tuple[int, int], _Sending] = {}
         self._atoms: dict[str, int] = {}
         self.singleLimit = largestSingleProperty(self.display.display.info.max_request_length)
@@ -352,7 +354,8 @@ class SelectionServer:
     def handle(self, ev: Any) -> None:
         """
         Answer one event from the server.  An X error (a requestor that
-        vanished, a bad atom) costs that request only.
+        vanished, a bad atom) costs that request only; anything else but a
+        lost connection is logged and costs that event only.
         """
         try:
             if ev.type == X.SelectionRequest:
@@ -365,6 +368,10 @@ class SelectionServer:
                 self._step(ev.window.id, ev.atom)
         except XError:
             pass
+        except ConnectionClosedError:
+            raise
+        except Exception as e:
+            self.problems.append(repr(e))
 
     def _request(self, ev: Any) -> None:
         prop = ev.property if ev.property != X.NONE else ev.target  # obsolete requestors
@@ -515,6 +522,11 @@ class SelectionOwner:
             for command in self._take():
                 self._runCommand(server, command)
             server.expire()
+            for problem in server.problems:
+                self.reactor.callFromThread(
+                    log.error, "The selection owner failed to answer: {problem}", problem=problem
+                )
+            server.problems.clear()
             deadline = server.nextDeadline()
             wait = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
             self._waitOnce(server, wait)
