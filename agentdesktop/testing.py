@@ -473,7 +473,7 @@ class FakeXConnections:
                 return w
         raise UnknownWindow(windowId)
 
-    def readSelection(self, selection: str) -> str | None:
+    def readSelection(self, selection: str, timeout: float = 5.0) -> str | None:
         return self.selections.get(selection)
 
     def own(self, key: object, info: DesktopInfo, selection: str, text: str) -> defer.Deferred[None]:

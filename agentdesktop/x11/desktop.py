@@ -74,6 +74,8 @@ class DesktopConfig:
     stopGrace: float = 5.0
     #: How long to wait for the window manager to announce itself.
     wmTimeout: float = 5.0
+    #: How long a clipboard read waits for the owner's answer (each step).
+    clipboardTimeout: float = 5.0
     extraEnv: dict[str, str] = field(default_factory=dict)
 
 
@@ -481,7 +483,7 @@ class X11Desktop:
             selectionAtomName(selection)
         except ValueError as e:
             return defer.fail(e)
-        return self._onX("clipboard", readSelection, selection)
+        return self._onX("clipboard", readSelection, selection, self.config.clipboardTimeout)
 
     def writeClipboard(self, selection: str, text: str) -> defer.Deferred[None]:
         try:

@@ -168,6 +168,18 @@ def waitEvent(
 # -- reading a selection (the requestor's side)
 
 
+class ReadDeadline:
+    """Each step of a read gets STEP seconds, the whole read TOTAL."""
+
+    def __init__(self, step: float = READ_STEP_TIMEOUT, total: float = READ_TOTAL_TIMEOUT) -> None:
+        self.step = step
+        self.end = time.monotonic() + total
+
+    def next(self) -> float:
+        """The deadline (C{time.monotonic()}) of the next step."""
+        return min(time.monotonic() + self.step, self.end)
+
+
 def _readProperty(window: Any, prop: int) -> tuple[int, bytes]:
     """The whole of PROP on WINDOW as (type, bytes), then delete it."""
     reply = window.get_property(prop, X.AnyPropertyType, 0, MAX_READ_BYTES // 4 + 1)
@@ -195,27 +207,27 @@ def _serverTime(session: XSession, window: Any, deadline: float) -> int:
 
 
 def _convert(
-    session: XSession, window: Any, selection: int, target: str, stamp: int, started: float
+    session: XSession, window: Any, selection: int, target: str, stamp: int,
+    deadline: ReadDeadline,
 ) -> tuple[str, bytes] | None:
     """Ask the owner to convert SELECTION to TARGET; (type, bytes) or C{None} if refused."""
     d = session.display
     prop = d.intern_atom("_AGENTDESKTOP_SELECTION")
     window.convert_selection(selection, d.intern_atom(target), prop, stamp)
     d.flush()
-    deadline = min(time.monotonic() + READ_STEP_TIMEOUT, started + READ_TOTAL_TIMEOUT)
     ev = waitEvent(
-        d, lambda e: e.type == X.SelectionNotify and e.requestor.id == window.id, deadline
+        d, lambda e: e.type == X.SelectionNotify and e.requestor.id == window.id, deadline.next()
     )
     if ev.property == X.NONE:
         return None
     kind, data = _readProperty(window, ev.property)
     if kind == d.intern_atom("INCR"):
-        kind, data = _receiveIncr(session, window, ev.property, started)
+        kind, data = _receiveIncr(session, window, ev.property, deadline)
     return (d.get_atom_name(kind) if kind else ""), data
 
 
 def _receiveIncr(
-    session: XSession, window: Any, prop: int, started: float
+    session: XSession, window: Any, prop: int, deadline: ReadDeadline
 ) -> tuple[int, bytes]:
     """The chunks of an INCR transfer (our deleting the INCR property started it)."""
     d = session.display
@@ -223,10 +235,9 @@ def _receiveIncr(
     size = 0
     kind = X.NONE
     while True:
-        deadline = min(time.monotonic() + READ_STEP_TIMEOUT, started + READ_TOTAL_TIMEOUT)
         waitEvent(
             d, lambda e: e.type == X.PropertyNotify and e.window.id == window.id
-            and e.atom == prop and e.state == X.PropertyNewValue, deadline,
+            and e.atom == prop and e.state == X.PropertyNewValue, deadline.next(),
         )
         chunkType, chunk = _readProperty(window, prop)
         if not chunk:
@@ -238,13 +249,18 @@ def _receiveIncr(
         parts.append(chunk)
 
 
-def readSelection(session: XSession, selection: str) -> str | None:
+def readSelection(
+    session: XSession, selection: str, stepTimeout: float = READ_STEP_TIMEOUT
+) -> str | None:
     """
     The text of SELECTION (C{"clipboard"} or C{"primary"}) as its owner
     gives it, asking for C{UTF8_STRING} and then C{STRING}; C{None} when
     nobody owns it or the owner has no text.  Blocks; run it in a worker.
+    (A failed read leaves events behind: the worker then drops the
+    connection, so the next read cannot mistake them for its own.)
 
-    @raise DesktopError: when the owner does not answer in time.
+    @raise DesktopError: when the owner does not answer a step within
+        STEPTIMEOUT seconds, or the whole read within L{READ_TOTAL_TIMEOUT}.
     """
     d = session.display
     atom = d.intern_atom(selectionAtomName(selection))
@@ -254,10 +270,10 @@ def readSelection(session: XSession, selection: str) -> str | None:
         -1, -1, 1, 1, 0, 0, window_class=X.InputOnly, event_mask=X.PropertyChangeMask,
     )
     try:
-        started = time.monotonic()
-        stamp = _serverTime(session, window, started + READ_STEP_TIMEOUT)
+        deadline = ReadDeadline(stepTimeout)
+        stamp = _serverTime(session, window, deadline.next())
         for target in ("UTF8_STRING", "STRING"):
-            answer = _convert(session, window, atom, target, stamp, started)
+            answer = _convert(session, window, atom, target, stamp, deadline)
             if answer is not None:
                 return decodeText(*answer)
         return None

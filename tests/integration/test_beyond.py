@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
+from typing import Any
 
+from Xlib import X, Xatom
+from Xlib.protocol import event as xevent
+
+from agentdesktop.errors import DesktopError
 from agentdesktop.programs import descendants, parentsFromProc
-from tests.integration.harness import DesktopTestCase, sleep
+from agentdesktop.x11.selection import waitEvent
+from tests.integration.harness import DesktopTestCase, session, sleep
 
 UNICODE = "héllo wörld – ünïcödé ß € 日本語 🙂👍🏽 end"
 
@@ -142,6 +150,147 @@ class Clipboard(DesktopTestCase):
         self.assertEqual(code, 400, out)
         self.assertEqual(await self.tool("xclip", "-o", "-selection", "clipboard"),
                          text.encode())
+
+
+def selectionThreads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "agentdesktop-selection"]
+
+
+class ClipboardOwnerLife(DesktopTestCase):
+    async def test_stalledRequestorThenXvncRestartThenStop(self) -> None:
+        """
+        A requestor that starts an INCR transfer and walks away blocks no
+        one; when Xvnc dies the owner's thread ends by itself and a fresh
+        desktop gets a fresh owner; stopping the desktop leaves no thread.
+        """
+        await self.startDesktop()
+        text = big(300_000)
+        code, out = await self.request("POST", "clipboard", {"text": text})
+        self.assertEqual(code, 200, out)
+        stalled = session(self.info)
+        self.addCleanup(stalled.close)
+        d = stalled.display
+        window = stalled.root.create_window(
+            0, 0, 1, 1, 0, 0, window_class=X.InputOnly, event_mask=X.PropertyChangeMask
+        )
+        prop = d.intern_atom("STALLED")
+        window.convert_selection(d.intern_atom("CLIPBOARD"), d.intern_atom("UTF8_STRING"),
+                                 prop, X.CurrentTime)
+        d.flush()
+        notify = waitEvent(d, lambda e: e.type == X.SelectionNotify, time.monotonic() + 5)
+        reply = window.get_property(prop, X.AnyPropertyType, 0, 1)
+        self.assertEqual((notify.property, d.get_atom_name(reply.property_type)), (prop, "INCR"))
+        # It never deletes the property to ask for the first chunk.
+        self.assertEqual(await self.tool("xclip", "-o", "-selection", "clipboard"),
+                         text.encode())
+        self.assertEqual(len(selectionThreads()), 1)
+
+        old = self.desktop._xvnc
+        assert old is not None
+        await old.kill()
+        for _ in range(100):
+            if not selectionThreads():
+                break
+            await sleep(0.05)
+        self.assertEqual(selectionThreads(), [])
+        code, out = await self.request("GET", "clipboard")
+        self.assertEqual((code, out), (200, {"text": None}))
+        self.info = self.desktop.info  # type: ignore[assignment]
+        code, out = await self.request("POST", "clipboard", {"text": "again 🙂"})
+        self.assertEqual(code, 200, out)
+        self.assertEqual(await self.tool("xclip", "-o", "-selection", "clipboard"),
+                         "again 🙂".encode())
+        await self.desktop.stop()
+        self.assertEqual(selectionThreads(), [])
+
+
+class LegacyOwner(threading.Thread):
+    """
+    An old-style X client that owns CLIPBOARD and converts it to STRING
+    only, refusing every other target (UTF8_STRING included).
+
+    @ivar asked: the targets requestors asked for, in order.
+    """
+
+    def __init__(self, info: Any, data: bytes) -> None:
+        super().__init__(daemon=True)
+        self.x = session(info)
+        self.data = data
+        self.asked: list[str] = []
+        self.stopping = False
+        d = self.x.display
+        self.window = self.x.root.create_window(0, 0, 1, 1, 0, 0, window_class=X.InputOnly)
+        self.window.set_selection_owner(d.intern_atom("CLIPBOARD"), X.CurrentTime)
+        d.sync()
+
+    def run(self) -> None:
+        d = self.x.display
+        while not self.stopping:
+            try:
+                ev = waitEvent(d, lambda e: e.type == X.SelectionRequest, time.monotonic() + 0.1)
+            except DesktopError:
+                continue
+            target = d.get_atom_name(ev.target)
+            self.asked.append(target)
+            prop = X.NONE
+            if target == "STRING":
+                ev.requestor.change_property(ev.property, Xatom.STRING, 8, self.data)
+                prop = ev.property
+            ev.requestor.send_event(xevent.SelectionNotify(
+                time=ev.time, requestor=ev.requestor, selection=ev.selection,
+                target=ev.target, property=prop,
+            ))
+            d.flush()
+        self.x.close()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.join()
+
+
+class ClipboardOwners(DesktopTestCase):
+    async def test_latin1FallbackAndSilentOwner(self) -> None:
+        """
+        An owner that refuses UTF8_STRING is asked for STRING and read as
+        Latin-1; an owner that answers with a STRING property is decoded
+        as Latin-1 too; an owner that never answers costs a 500 after the
+        timeout, and the next read works.
+        """
+        await self.startDesktop(clipboardTimeout=0.5)
+        legacy = LegacyOwner(self.info, "naïve façade".encode("latin-1"))
+        legacy.start()
+        self.addCleanup(legacy.stop)
+        code, out = await self.request("GET", "clipboard")
+        self.assertEqual((code, out), (200, {"text": "naïve façade"}))
+        # (Xvnc itself asks for TARGETS whenever the owner changes.)
+        self.assertEqual([t for t in legacy.asked if t != "TARGETS"], ["UTF8_STRING", "STRING"])
+
+        path = os.path.abspath(self.mktemp())
+        with open(path, "wb") as f:
+            f.write("café ß ±".encode("latin-1"))
+        self.spawn(["xclip", "-quiet", "-i", "-selection", "clipboard", "-t", "STRING"],
+                   stdin=path, quiet=True)
+        for _ in range(100):
+            code, out = await self.request("GET", "clipboard")
+            if out.get("text") is not None:
+                break
+            await sleep(0.05)
+        self.assertEqual((code, out), (200, {"text": "café ß ±"}))
+
+        silent = session(self.info)
+        self.addCleanup(silent.close)
+        owner = silent.root.create_window(0, 0, 1, 1, 0, 0, window_class=X.InputOnly)
+        owner.set_selection_owner(silent.display.intern_atom("PRIMARY"), X.CurrentTime)
+        silent.display.sync()
+        started = time.monotonic()
+        code, out = await self.request("GET", "clipboard?selection=primary")
+        self.assertEqual((code, out["message"]), (500, "Failed to read clipboard."))
+        self.assertIn("did not answer in time", out["detail"])
+        self.assertLess(time.monotonic() - started, 5)
+        code, out = await self.request("POST", "clipboard", {"text": "ours", "selection": "primary"})
+        self.assertEqual(code, 200, out)
+        self.assertEqual(await self.request("GET", "clipboard?selection=primary"),
+                         (200, {"text": "ours"}))
 
 
 def xprop(out: bytes) -> list[str]:

@@ -147,7 +147,7 @@ class ClipboardAndWindows(RunningDesktop):
         self.assertEqual(self.x.selections, {"primary": "héllo 🙂"})
         self.assertEqual(self.successResultOf(self.desktop.readClipboard("primary")), "héllo 🙂")
         self.assertIsNone(self.successResultOf(self.desktop.readClipboard("clipboard")))
-        self.assertIn(("clipboard", "readSelection", ("primary",)), self.x.calls)
+        self.assertIn(("clipboard", "readSelection", ("primary", 5.0)), self.x.calls)
         self.failureResultOf(self.desktop.readClipboard("secondary"), ValueError)
         self.failureResultOf(self.desktop.writeClipboard("secondary", "x"), ValueError)
         big = "é" * (MAX_CLIPBOARD_BYTES // 2 + 1)
