@@ -86,6 +86,7 @@ class Options(usage.Options):
         ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
         ["xvnc", None, "Xvnc", "Xvnc binary."],
         ["xdotool", None, "xdotool", "xdotool binary."],
+        ["xdg-open", None, "xdg-open", "xdg-open binary (what POST /open runs)."],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -143,6 +144,7 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             autostart=options["autostart"],
             xvnc=options["xvnc"],
             xdotool=options["xdotool"],
+            xdgOpen=options["xdg-open"],
             runtimeDir=options["runtime-dir"],
         ),
     )

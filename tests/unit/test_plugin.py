@@ -30,3 +30,11 @@ class Plugin(SynchronousTestCase):
         self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
         self.assertEqual(options["geometry"], (1920, 1080))
         self.assertEqual(options["window-manager"], ["openbox"])
+
+    def test_xdgOpenReachesTheDesktop(self) -> None:
+        options = tap.Options()
+        options.parseOptions(["--xdg-open", "/opt/bin/my-open"])
+        self.assertEqual(tap.makeDesktop(options, None).config.xdgOpen, "/opt/bin/my-open")
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(tap.makeDesktop(options, None).config.xdgOpen, "xdg-open")
