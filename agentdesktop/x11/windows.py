@@ -163,14 +163,17 @@ def listWindows(session: XSession) -> list[WindowInfo]:
     return out
 
 
-def findWindow(session: XSession, windowId: int) -> WindowInfo | None:
-    """The managed window WINDOWID, or C{None}."""
+def findWindow(session: XSession, windowId: int) -> tuple[bool, WindowInfo | None]:
+    """
+    Whether WINDOWID is in the window manager's list, and its description
+    (C{None} when it is not, or when it is destroyed but still listed).
+    """
     if windowId not in clientList(session):
-        return None
+        return False, None
     try:
-        return describe(session, windowId, activeWindow(session))
+        return True, describe(session, windowId, activeWindow(session))
     except XError:
-        return None
+        return True, None
 
 
 # -- acting
@@ -236,14 +239,16 @@ def windowAction(
     act = _VERBS.get(verb)
     if act is None:
         raise ValueError(f"unknown window verb {verb!r}")
-    window = findWindow(session, windowId)
+    _, window = findWindow(session, windowId)
     if window is None:
         raise UnknownWindow(windowId)
     act(session, window)
     session.display.sync()
     deadline = time.monotonic() + timeout
     while True:
-        after = findWindow(session, windowId)
-        if reached(verb, after) or time.monotonic() >= deadline:
+        managed, after = findWindow(session, windowId)
+        # Closed means unmanaged: the window manager has dropped it from its list.
+        done = not managed if verb == "close" else reached(verb, after)
+        if done or time.monotonic() >= deadline:
             return after
         time.sleep(POLL_INTERVAL)
