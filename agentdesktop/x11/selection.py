@@ -105,6 +105,14 @@ def decodeText(propertyType: str, data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def notBefore(time: int, since: int) -> bool:
+    """
+    Whether the server timestamp TIME is not earlier than SINCE (X
+    timestamps are 32-bit milliseconds that wrap after 49.7 days).
+    """
+    return ((time - since) & 0xFFFFFFFF) < 0x80000000
+
+
 def largestSingleProperty(maxRequestLength: int) -> int:
     """
     The most bytes one ChangeProperty can carry on a server whose maximum
@@ -393,7 +401,8 @@ class SelectionServer:
         prop = ev.property if ev.property != X.NONE else ev.target  # obsolete requestors
         owned = self.owned.get(ev.selection)
         answered = False
-        if owned is not None and (ev.time == X.CurrentTime or ev.time >= owned.time):
+        # ICCCM 2.2: refuse a request made before we owned the selection.
+        if owned is not None and (ev.time == X.CurrentTime or notBefore(ev.time, owned.time)):
             try:
                 answered = self._answer(ev.requestor, prop, ev.target, owned)
             except XError:

@@ -13,6 +13,7 @@ from agentdesktop.x11.selection import (
     encodeTarget,
     largestSingleProperty,
     latin1,
+    notBefore,
     selectionAtomName,
 )
 
@@ -57,6 +58,14 @@ class Conversions(SynchronousTestCase):
         self.assertEqual(decodeText(kind, out), text)
         kind, out = encodeTarget("TEXT", text) or ("", b"")
         self.assertEqual(decodeText(kind, out), text)
+
+    def test_timestampsWrap(self) -> None:
+        self.assertTrue(notBefore(1000, 1000))
+        self.assertTrue(notBefore(1001, 1000))
+        self.assertFalse(notBefore(999, 1000))
+        # 49.7 days on, the clock wraps: a small time is later than a huge one.
+        self.assertTrue(notBefore(5, 0xFFFFFFF0))
+        self.assertFalse(notBefore(0xFFFFFFF0, 5))
 
     def test_selectionNames(self) -> None:
         self.assertEqual(selectionAtomName("clipboard"), "CLIPBOARD")
