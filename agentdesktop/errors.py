@@ -51,8 +51,12 @@ class AccessibilityUnavailable(DesktopError):
     """The desktop's accessibility stack is not running; C{str()} says why."""
 
 
-class UnknownWindow(DesktopError):
-    """No client window of the desktop has the id asked for."""
+class UnknownWindow(DesktopError, LookupError):
+    """
+    No managed client window of the desktop has the id asked for (the web
+    layer answers 404).  A LookupError too: the X worker keeps its
+    connection after one.
+    """
 
 
 class InaccessibleWindow(DesktopError):

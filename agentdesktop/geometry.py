@@ -108,3 +108,24 @@ def fitInside(
         return max(bw, 1), max(bh, 1)
     factor = min(bw / w, bh / h)
     return max(1, roundHalfAway(w * factor)), max(1, roundHalfAway(h * factor))
+
+
+def rectToDeclared(
+    rect: tuple[int, int, int, int], native: tuple[int, int], declared: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """
+    Map a native rectangle C{(x, y, width, height)} to declared space.  Its
+    edges scale linearly and are not clamped, so a window partly off the
+    screen keeps its true extent; a point inside the declared rectangle
+    maps back (L{toNative}) into the native one.
+    """
+
+    def edge(v: int, src: int, dst: int) -> int:
+        if src <= 0 or dst <= 0 or src == dst:
+            return v
+        return roundHalfAway(v * dst / src)
+
+    x, y, w, h = rect
+    x0, x1 = edge(x, native[0], declared[0]), edge(x + w, native[0], declared[0])
+    y0, y1 = edge(y, native[1], declared[1]), edge(y + h, native[1], declared[1])
+    return x0, y0, x1 - x0, y1 - y0

@@ -90,6 +90,74 @@ class AccessibleNode:
     truncated: bool = False
 
 
+@dataclass(frozen=True)
+class WindowInfo:
+    """
+    One top-level window the window manager manages, in native pixels.
+
+    @ivar id: the X window id of the client window.
+    @ivar title: its title (C{_NET_WM_NAME}, else C{WM_NAME}), or C{""}.
+    @ivar windowClass: the class part of C{WM_CLASS} (C{"XTerm"}), or C{""}.
+    @ivar pid: C{_NET_WM_PID}, or C{None} when the client does not say.
+    @ivar x: the left edge of the client window on the screen, without
+        the window manager's decorations.
+    @ivar y: its top edge.
+    @ivar focused: whether it is C{_NET_ACTIVE_WINDOW}.
+    @ivar minimized: whether it is iconified (hidden).
+    @ivar maximized: whether it is maximized both ways.
+    """
+
+    id: int
+    title: str
+    windowClass: str
+    pid: int | None
+    x: int
+    y: int
+    width: int
+    height: int
+    focused: bool
+    minimized: bool
+    maximized: bool
+
+
+@dataclass(frozen=True)
+class Launched:
+    """
+    A program started on the desktop through L{IDesktop.launch} or
+    L{IDesktop.openTarget}, while it runs.
+
+    @ivar pid: its process id (it leads its own process group).
+    @ivar command: its argv.
+    @ivar startedAt: when it started, in seconds since the epoch.
+    """
+
+    pid: int
+    command: tuple[str, ...]
+    startedAt: float
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """
+    What L{IDesktop.launch} started, and its first window when it was
+    asked to wait for one (C{None} when none appeared in time, or when it
+    did not wait).
+    """
+
+    process: Launched
+    window: WindowInfo | None
+
+
+#: The selections the clipboard methods accept.
+SELECTIONS = ("clipboard", "primary")
+
+#: The largest clipboard text, in UTF-8 bytes, that may be written.
+MAX_CLIPBOARD_BYTES = 1024 * 1024
+
+#: The verbs of L{IDesktop.windowAction}.
+WINDOW_VERBS = ("focus", "close", "minimize", "maximize", "restore")
+
+
 class IDesktop(Interface):
     """
     A running graphical desktop that can be looked at and driven.  All
@@ -215,6 +283,73 @@ class IDesktop(Interface):
             L{agentdesktop.errors.NodeActionError} (no such action, no
             editable text, or refused; the message says what the node
             offers) or L{agentdesktop.errors.AccessibilityUnavailable}.
+        """
+
+    def readClipboard(selection):
+        """
+        Ask the owner of SELECTION (C{"clipboard"} or C{"primary"}) for its
+        text: UTF-8 when it offers it, else Latin-1.
+
+        @return: C{Deferred[str | None]}, C{None} when nobody owns the
+            selection or the owner has no text; fails with L{DesktopError}
+            when the owner does not answer in time.
+        """
+
+    def writeClipboard(selection, text):
+        """
+        Own SELECTION and serve TEXT to every client that asks for it, until
+        another client takes the selection.
+
+        @return: C{Deferred[None]}, fired once the desktop's X server names
+            us the owner; fails with C{ValueError} for an unknown selection
+            or text over L{MAX_CLIPBOARD_BYTES} in UTF-8.
+        """
+
+    def windows():
+        """
+        The managed top-level windows, in the window manager's order
+        (C{_NET_CLIENT_LIST}).
+
+        @return: C{Deferred[list[WindowInfo]]}.
+        """
+
+    def windowAction(windowId, verb):
+        """
+        Ask the window manager to C{"focus"}, C{"close"}, C{"minimize"},
+        C{"maximize"} or C{"restore"} (un-minimize and un-maximize) the
+        window WINDOWID, and wait briefly until it did.
+
+        @return: C{Deferred[WindowInfo | None]}, the window afterwards
+            (C{None} once closed); fails with
+            L{agentdesktop.errors.UnknownWindow} when WINDOWID is not a
+            managed window, and with C{ValueError} for an unknown verb.
+        """
+
+    def launch(argv, waitForWindow, timeoutMs):
+        """
+        Start ARGV (no shell) on the desktop, with its environment, in its
+        own process group, as a child that the desktop stops when it stops.
+        With WAITFORWINDOW, wait up to TIMEOUTMS milliseconds for the first
+        new managed window whose C{_NET_WM_PID} is the process or one of
+        its descendants (the process keeps running either way).
+
+        @return: C{Deferred[LaunchResult]}; fails with C{ValueError}, and
+            starts nothing, when ARGV is empty or its program cannot be
+            found on the desktop's C{PATH} or is not executable (the message
+            names it).
+        """
+
+    def launched():
+        """@return: C{list[Launched]}, the launched programs still running."""
+
+    def openTarget(target):
+        """
+        Open TARGET (a URL, or an absolute path that exists) with the
+        desktop's default application (C{xdg-open}), as L{launch} does,
+        without waiting for it.
+
+        @return: C{Deferred[Launched]}; fails with C{ValueError} for an
+            empty target, a relative path, or a path that does not exist.
         """
 
 

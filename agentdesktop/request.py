@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentdesktop.errors import APIError, badRequest, decodeError
+from agentdesktop.interfaces import MAX_CLIPBOARD_BYTES, SELECTIONS
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -191,7 +192,143 @@ def decodeRecordingId(body: bytes) -> str:
         ) from None
 
 
+def decodeSelection(value: object) -> str:
+    """
+    A selection name (C{"clipboard"} when absent), from a body field or a
+    query parameter.
+
+    @raise APIError: 400 for any other value.
+    """
+    if value is None or value == "":
+        return "clipboard"
+    if not isinstance(value, str) or value.lower() not in SELECTIONS:
+        raise badRequest(
+            f"Unknown selection: {value}.", "selection must be \"clipboard\" or \"primary\"."
+        )
+    return value.lower()
+
+
+@dataclass(frozen=True)
+class ClipboardWrite:
+    selection: str
+    text: str
+
+
+def decodeClipboardWrite(body: bytes) -> ClipboardWrite:
+    """
+    Decode C{{"text": "...", "selection": "clipboard" | "primary"}}.
+
+    @raise APIError: 400 for a missing or non-string C{text}; 413 for text
+        over L{MAX_CLIPBOARD_BYTES} in UTF-8.
+    """
+    raw = decodeObject(body)
+    if raw.get("text") is None:
+        raise badRequest('Missing "text".', 'Send {"text": "..."}.')
+    text = _str("text", raw["text"])
+    selection = decodeSelection(_optionalStr(raw, "selection"))
+    checkClipboardText(text)
+    return ClipboardWrite(selection, text)
+
+
+def checkClipboardText(text: str) -> None:
+    """
+    @raise APIError: 400 for text that is not valid Unicode (a lone
+        surrogate), 413 for text over L{MAX_CLIPBOARD_BYTES} in UTF-8.
+    """
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise badRequest(
+            "Invalid clipboard text.", f"text is not valid Unicode: {e.reason} at {e.start}"
+        ) from None
+    if size > MAX_CLIPBOARD_BYTES:
+        raise APIError(
+            413, "Clipboard text too large.",
+            f"{size} bytes in UTF-8; the limit is {MAX_CLIPBOARD_BYTES}.",
+        )
+
+
+def _optionalStr(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    return None if value is None else _str(name, value)
+
+
+#: The longest C{timeout_ms} a launch may wait for its window.
+MAX_LAUNCH_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    command: tuple[str, ...]
+    waitForWindow: bool = False
+    timeoutMs: int = 10_000
+    scaled_width: int | None = None
+    scaled_height: int | None = None
+
+
+def _command(value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list) or not value
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise decodeError(
+            'field "command" must be a non-empty array of strings (argv; no shell), '
+            f"got {typeName(value)}"
+        )
+    if value[0] == "":
+        raise badRequest("Missing program.", 'The first element of "command" is empty.')
+    if any("\0" in v for v in value):
+        raise badRequest("Invalid command.", 'An element of "command" holds a NUL character.')
+    return tuple(value)
+
+
+def decodeLaunch(body: bytes) -> LaunchRequest:
+    """
+    Decode C{{"command": [...], "wait_for_window": bool, "timeout_ms": n}}
+    (plus C{scaled_width}/C{scaled_height} for the window's geometry).
+
+    @raise APIError: 400 naming the field.
+    """
+    raw = decodeObject(body)
+    if raw.get("command") is None:
+        raise badRequest('Missing "command".', 'Send {"command": ["program", "arg", ...]}.')
+    fields: dict[str, Any] = {"command": _command(raw["command"])}
+    wait = raw.get("wait_for_window")
+    if wait is not None:
+        if not isinstance(wait, bool):
+            raise decodeError(
+                f'field "wait_for_window" must be a boolean, got {typeName(wait)}'
+            )
+        fields["waitForWindow"] = wait
+    if raw.get("timeout_ms") is not None:
+        timeout = _int("timeout_ms", raw["timeout_ms"])
+        if not 0 <= timeout <= MAX_LAUNCH_TIMEOUT_MS:
+            raise badRequest(
+                "Invalid timeout_ms.", f"timeout_ms must be 0 to {MAX_LAUNCH_TIMEOUT_MS}."
+            )
+        fields["timeoutMs"] = timeout
+    for name in ("scaled_width", "scaled_height"):
+        if raw.get(name) is not None:
+            fields[name] = _int(name, raw[name])
+    return LaunchRequest(**fields)
+
+
+def decodeOpen(body: bytes) -> str:
+    """
+    Decode C{{"target": "<path or URL>"}}; whether a path exists is the
+    desktop's to check.
+
+    @raise APIError: 400 for a missing, empty or non-string target.
+    """
+    raw = decodeObject(body)
+    target = _optionalStr(raw, "target")
+    if not target or not target.strip():
+        raise badRequest('Missing "target".', 'Send {"target": "<absolute path or URL>"}.')
+    return target
+
+
 __all__ = [
-    "MAX_BODY_BYTES", "APIError", "ActionRequest", "decodeAction", "decodeActionObject",
-    "decodeRecordingId",
+    "MAX_BODY_BYTES", "APIError", "ActionRequest", "ClipboardWrite", "LaunchRequest",
+    "decodeAction", "decodeActionObject", "decodeClipboardWrite", "decodeLaunch", "decodeOpen",
+    "decodeRecordingId", "decodeSelection",
 ]

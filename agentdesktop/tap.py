@@ -130,6 +130,7 @@ class Options(usage.Options):
         ["xdotool", None, "xdotool", "xdotool binary."],
         ["dbus-daemon", None, "dbus-daemon", "dbus-daemon binary (the desktop's session bus)."],
         ["at-spi-bus-launcher", None, "/usr/libexec/at-spi-bus-launcher", "AT-SPI bus launcher (accessibility)."],
+        ["xdg-open", None, "xdg-open", "xdg-open binary (what POST /open runs)."],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -206,6 +207,7 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             xdotool=options["xdotool"],
             dbusDaemon=options["dbus-daemon"],
             atspiBusLauncher=options["at-spi-bus-launcher"],
+            xdgOpen=options["xdg-open"],
             runtimeDir=options["runtime-dir"],
         ),
     )

@@ -18,6 +18,8 @@ Nothing here imports python-xlib or Pillow.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -35,13 +37,20 @@ from agentdesktop.errors import (
     UnknownWindow,
 )
 from agentdesktop.interfaces import (
+    MAX_CLIPBOARD_BYTES,
+    SELECTIONS,
+    WINDOW_VERBS,
     AccessibleNode,
     DesktopInfo,
     IDesktop,
     IRecorder,
+    Launched,
+    LaunchResult,
     RecordingResult,
     Settled,
+    WindowInfo,
 )
+from agentdesktop.programs import checkOpenTarget
 
 
 @implementer(IDesktop)
@@ -58,6 +67,11 @@ class FakeDesktop:
     @ivar accessibilityReason: when set, accessibility is unavailable for
         this reason.
     @ivar nodeActions: C{(node id, action, set_text)} of every node action done.
+    @ivar clipboard: selection name → text.
+    @ivar windowList: the managed windows; verbs change them as a window
+        manager would.
+    @ivar missingPrograms: program names that L{launch} does not find.
+    @ivar running_: what L{launched} answers.
     """
 
     def __init__(self, width: int = 1920, height: int = 1080) -> None:
@@ -76,6 +90,12 @@ class FakeDesktop:
         self.accessibleWindows: dict[int, AccessibleNode] = {}
         self.accessibilityReason: str | None = None
         self.nodeActions: list[tuple[str, str | None, str | None]] = []
+        self.clipboard: dict[str, str] = {}
+        self.windowList: list[WindowInfo] = []
+        self.missingPrograms: set[str] = set()
+        self.running_: list[Launched] = []
+        self.nextPid = 1000
+        self.env = {"HOME": "/nonexistent/home"}
 
     def _call(self, name: str, *args: Any) -> None:
         self.log.append((name, args))
@@ -191,6 +211,104 @@ class FakeDesktop:
             return defer.succeed(Settled(False, timeoutMs))
         return defer.succeed(Settled(True, settleMs))
 
+
+    # -- beyond pixels
+
+    def _answer(self, name: str, f: Callable[[], Any], *args: Any) -> defer.Deferred[Any]:
+        try:
+            self._call(name, *args)
+            return defer.succeed(f())
+        except (DesktopError, ValueError, LookupError) as e:
+            return defer.fail(e)
+
+    @staticmethod
+    def _selection(selection: str) -> str:
+        if selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {selection!r}")
+        return selection
+
+    def readClipboard(self, selection: str) -> defer.Deferred[str | None]:
+        return self._answer(
+            "readClipboard", lambda: self.clipboard.get(self._selection(selection)), selection
+        )
+
+    def writeClipboard(self, selection: str, text: str) -> defer.Deferred[None]:
+        def write() -> None:
+            if len(text.encode("utf-8")) > MAX_CLIPBOARD_BYTES:
+                raise ValueError("the text is too large")
+            self.clipboard[self._selection(selection)] = text
+
+        return self._answer("writeClipboard", write, selection, text)
+
+    def windows(self) -> defer.Deferred[list[WindowInfo]]:
+        return self._answer("windows", lambda: list(self.windowList))
+
+    def _find(self, windowId: int) -> WindowInfo:
+        for w in self.windowList:
+            if w.id == windowId:
+                return w
+        raise UnknownWindow(windowId)
+
+    def _act(self, windowId: int, verb: str) -> WindowInfo | None:
+        if verb not in WINDOW_VERBS:
+            raise ValueError(f"unknown window verb {verb!r}")
+        window = self._find(windowId)
+        if verb == "close":
+            self.windowList.remove(window)
+            return None
+        change: dict[str, Callable[[WindowInfo], WindowInfo]] = {
+            "focus": lambda w: dataclasses.replace(w, focused=True, minimized=False),
+            "minimize": lambda w: dataclasses.replace(w, minimized=True, focused=False),
+            "maximize": lambda w: dataclasses.replace(w, maximized=True),
+            "restore": lambda w: dataclasses.replace(w, minimized=False, maximized=False),
+        }
+        if verb == "focus":
+            self.windowList = [dataclasses.replace(w, focused=False) for w in self.windowList]
+        after = change[verb](self._find(windowId))
+        self.windowList = [after if w.id == windowId else w for w in self.windowList]
+        return after
+
+    def windowAction(self, windowId: int, verb: str) -> defer.Deferred[WindowInfo | None]:
+        return self._answer("windowAction", lambda: self._act(windowId, verb), windowId, verb)
+
+    def _start(self, argv: Sequence[str]) -> Launched:
+        if not self.running:
+            raise DesktopError("the desktop is not running")
+        launched = Launched(self.nextPid, tuple(argv), time.time())
+        self.nextPid += 1
+        self.running_.append(launched)
+        return launched
+
+    def _launch(self, argv: Sequence[str], waitForWindow: bool) -> LaunchResult:
+        if not argv or argv[0] in self.missingPrograms:
+            raise ValueError(f"{argv[0] if argv else ''}: not found on the desktop's PATH")
+        launched = self._start(argv)
+        window = None
+        if waitForWindow:
+            window = WindowInfo(
+                id=0x400000 + launched.pid, title=argv[0], windowClass=argv[0].title(),
+                pid=launched.pid, x=0, y=0, width=640, height=480,
+                focused=True, minimized=False, maximized=False,
+            )
+            self.windowList.append(window)
+        return LaunchResult(launched, window)
+
+    def launch(
+        self, argv: Sequence[str], waitForWindow: bool, timeoutMs: int
+    ) -> defer.Deferred[LaunchResult]:
+        return self._answer(
+            "launch", lambda: self._launch(argv, waitForWindow), tuple(argv), waitForWindow,
+            timeoutMs,
+        )
+
+    def launched(self) -> list[Launched]:
+        return list(self.running_)
+
+    def openTarget(self, target: str) -> defer.Deferred[Launched]:
+        return self._answer(
+            "openTarget", lambda: self._start(["xdg-open", checkOpenTarget(target, self.env)]),
+            target,
+        )
 
     # -- accessibility
 
@@ -396,6 +514,9 @@ class FakeXConnections:
 
     @ivar screenSize: what C{size} answers.
     @ivar wmAnnounced: what C{hasWindowManager} answers.
+    @ivar windowList: the windows C{listWindows} answers.
+    @ivar selections: selection name → text, what C{own} set and
+        C{readSelection} answers.
     """
 
     def __init__(self, size: tuple[int, int] = (1920, 1080)) -> None:
@@ -404,6 +525,8 @@ class FakeXConnections:
         self.wmAnnounced = True
         self.started = False
         self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
+        self.windowList: list[WindowInfo] = []
+        self.selections: dict[str, str] = {}
 
     def start(self, info: DesktopInfo) -> None:
         self.started = True
@@ -433,6 +556,24 @@ class FakeXConnections:
 
     def pointer(self) -> tuple[int, int]:
         return (0, 0)
+
+    # -- windows and clipboard (the desktop's "windows" and "clipboard" lanes)
+
+    def listWindows(self) -> list[WindowInfo]:
+        return list(self.windowList)
+
+    def windowAction(self, windowId: int, verb: str) -> WindowInfo | None:
+        for w in self.windowList:
+            if w.id == windowId:
+                return w
+        raise UnknownWindow(windowId)
+
+    def readSelection(self, selection: str, timeout: float = 5.0) -> str | None:
+        return self.selections.get(selection)
+
+    def own(self, key: object, info: DesktopInfo, selection: str, text: str) -> defer.Deferred[None]:
+        self.selections[selection] = text
+        return defer.succeed(None)
 
 
 class FakeAtspiWorker:

@@ -15,6 +15,9 @@ from agentdesktop.web import recording
 from agentdesktop.web.accessibility import AccessibilityEndpoint
 from agentdesktop.web.api import ActionEndpoint, BatchEndpoint, InfoEndpoint
 from agentdesktop.web.control import ControlEndpoint, TicketsEndpoint
+from agentdesktop.web.apps import LaunchEndpoint, OpenEndpoint
+from agentdesktop.web.clipboard import ClipboardEndpoint
+from agentdesktop.web.windows import WindowsEndpoint
 from agentdesktop.web.resource import Tree
 
 PREFIX = (b"api", b"v0", b"desktop")
@@ -31,6 +34,10 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"control": ControlEndpoint(state),
         b"tickets": TicketsEndpoint(state),
         b"recording": recording.recordingTree(state),
+        b"clipboard": ClipboardEndpoint(state),
+        b"windows": WindowsEndpoint(state),
+        b"launch": LaunchEndpoint(state),
+        b"open": OpenEndpoint(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
         b"": viewer.ViewerPage(state),
         b"novnc": viewer.novncResource(),

@@ -33,12 +33,26 @@ from agentdesktop.accessibility.stack import (
     desktopEnvironment,
 )
 from agentdesktop.errors import DesktopError
-from agentdesktop.interfaces import AccessibleNode, DesktopInfo, IDesktop, Settled
+from agentdesktop.interfaces import (
+    MAX_CLIPBOARD_BYTES,
+    WINDOW_VERBS,
+    AccessibleNode,
+    DesktopInfo,
+    IDesktop,
+    Launched,
+    LaunchResult,
+    Settled,
+    WindowInfo,
+)
 from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess, runTool
+from agentdesktop.programs import checkOpenTarget, resolveProgram
 from agentdesktop.x11 import clientwindow
 from agentdesktop.x11 import session as xsession
+from agentdesktop.x11 import windows as xwindows
 from agentdesktop.x11.damage import DamageWatcher, waitForQuiet
+from agentdesktop.x11.launcher import Launcher
+from agentdesktop.x11.selection import SelectionOwner, readSelection, selectionAtomName
 from agentdesktop.x11.worker import XWorker
 from agentdesktop.x11.xvnc import (
     RFB_BANNER_PREFIX,
@@ -68,12 +82,15 @@ class DesktopConfig:
     #: The desktop's D-Bus session bus and AT-SPI bus launcher.
     dbusDaemon: str = "dbus-daemon"
     atspiBusLauncher: str = "/usr/libexec/at-spi-bus-launcher"
+    xdgOpen: str = "xdg-open"
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
     stopGrace: float = 5.0
     #: How long to wait for the window manager to announce itself.
     wmTimeout: float = 5.0
+    #: How long a clipboard read waits for the owner's answer (each step).
+    clipboardTimeout: float = 5.0
     extraEnv: dict[str, str] = field(default_factory=dict)
 
 
@@ -96,18 +113,20 @@ class _BannerProtocol(protocol.Protocol):
 
 class XConnections:
     """
-    The service's own connections to the desktop: two X connections, each
-    in its own worker thread (input, and the screen), and the RFB banner
-    check.  Tests replace it (L{agentdesktop.testing.FakeXConnections}).
+    The service's own connections to the desktop: X connections each in
+    its own worker thread (input, the screen, windows, clipboard reads),
+    the selection owner's thread and connection, and the RFB banner check.
+    Tests replace it (L{agentdesktop.testing.FakeXConnections}).
     """
 
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.workers = {
-            "input": XWorker(reactor, "agentdesktop-input"),
-            "screen": XWorker(reactor, "agentdesktop-screen"),
+            lane: XWorker(reactor, f"agentdesktop-{lane}")
+            for lane in ("input", "screen", "windows", "clipboard")
         }
         self.watcher: DamageWatcher | None = None
+        self.owner: SelectionOwner | None = None
 
     def start(self, info: DesktopInfo) -> None:
         """Start the workers, and watching INFO's screen for changes."""
@@ -117,10 +136,13 @@ class XConnections:
         self.watcher = DamageWatcher(info.display, info.xauthority)
         self.watcher.start()
 
-    def stop(self) -> None:
+    def stop(self) -> defer.Deferred[None]:
+        """Stop every thread; fires once the selection owner's has ended."""
         for worker in self.workers.values():
             worker.stop()
         self._stopWatching()
+        owner, self.owner = self.owner, None
+        return owner.stop() if owner is not None else defer.succeed(None)
 
     def _stopWatching(self) -> None:
         if self.watcher is not None:
@@ -131,12 +153,26 @@ class XConnections:
         """When (C{time.monotonic()}) the screen last changed, or 0."""
         return self.watcher.lastChange if self.watcher is not None else 0.0
 
+    def own(self, key: object, info: DesktopInfo, selection: str, text: str) -> defer.Deferred[None]:
+        """
+        Own SELECTION with TEXT on INFO's display, through the selection
+        owner of the X server's life KEY (started on first use).
+        """
+        owner = self.owner
+        if owner is None or owner.key is not key or not owner.alive:
+            if owner is not None:
+                owner.stop()
+            owner = self.owner = SelectionOwner(self.reactor, info.display, info.xauthority, key)
+            owner.start()
+        return owner.own(selection, text)
+
     def call(
         self, lane: str, key: object, info: DesktopInfo, f: Callable[..., T], *args: Any
     ) -> defer.Deferred[T]:
         """
-        C{f(session, *args)} on LANE's connection (C{"input"} or
-        C{"screen"}) to INFO's display; KEY names the X server's life.
+        C{f(session, *args)} on LANE's connection (C{"input"},
+        C{"screen"}, C{"windows"} or C{"clipboard"}) to INFO's display; KEY
+        names the X server's life.
         """
         return self.workers[lane].run(key, info.display, info.xauthority, f, *args)
 
@@ -181,6 +217,7 @@ class X11Desktop:
             AccessibilityConfig(config.dbusDaemon, config.atspiBusLauncher, stopGrace=config.stopGrace),
             a11yWorker,
         )
+        self._launcher = Launcher(reactor, lambda: self._env, self.windows)
 
     # -- lifecycle
 
@@ -352,11 +389,13 @@ class X11Desktop:
             if child is not None:
                 child.terminate(self.config.stopGrace)
         self.a11y.stop()
+        self._launcher.stopAll(self.config.stopGrace)
 
     async def _stopChildren(self) -> None:
         children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
         stopping: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
         stopping.append(self.a11y.stop())
+        stopping.append(self._launcher.stopAll(self.config.stopGrace))
         await defer.gatherResults(stopping)
         self._autostart = []
         self._wm = None
@@ -373,8 +412,9 @@ class X11Desktop:
             except Exception:
                 log.failure("Releasing keys and buttons at shutdown failed")
         # Our own connections go first, so that none sees Xvnc vanish.
-        self.x.stop()
+        connections = defer.maybeDeferred(self.x.stop)
         await self._stopChildren()
+        await connections
         self.info = None
         self.a11y.close()
         if self._resizePool is not None:
@@ -461,7 +501,7 @@ class X11Desktop:
             return defer.fail(e)
 
         def wrap(failure: Failure) -> Failure:
-            if failure.check(DesktopError, ValueError):
+            if failure.check(DesktopError, ValueError, LookupError):
                 return failure
             return Failure(DesktopError(f"X request failed: {failure.getErrorMessage()}"))
 
@@ -532,3 +572,61 @@ class X11Desktop:
         ref = decodeNodeId(nodeId)
         await self._accessible()
         return await self.a11y.call(AtspiClient.act, ref, action, setText)
+
+    # -- clipboard
+
+    def readClipboard(self, selection: str) -> defer.Deferred[str | None]:
+        try:
+            selectionAtomName(selection)
+        except ValueError as e:
+            return defer.fail(e)
+        return self._onX("clipboard", readSelection, selection, self.config.clipboardTimeout)
+
+    def writeClipboard(self, selection: str, text: str) -> defer.Deferred[None]:
+        try:
+            selectionAtomName(selection)
+            if len(text.encode("utf-8")) > MAX_CLIPBOARD_BYTES:
+                raise ValueError(f"the text is over {MAX_CLIPBOARD_BYTES} bytes in UTF-8")
+            info = self._require()
+        except (ValueError, DesktopError) as e:
+            return defer.fail(e)
+        return self.x.own(self._xvnc, info, selection, text)
+
+    # -- windows
+
+    def windows(self) -> defer.Deferred[list[WindowInfo]]:
+        return self._onX("windows", xwindows.listWindows)
+
+    def windowAction(self, windowId: int, verb: str) -> defer.Deferred[WindowInfo | None]:
+        if verb not in WINDOW_VERBS:
+            return defer.fail(ValueError(f"unknown window verb {verb!r}"))
+        return self._onX("windows", xwindows.windowAction, windowId, verb)
+
+    # -- programs
+
+    def launch(
+        self, argv: Sequence[str], waitForWindow: bool, timeoutMs: int
+    ) -> defer.Deferred[LaunchResult]:
+        try:
+            self._require()
+        except DesktopError as e:
+            return defer.fail(e)
+        return defer.Deferred.fromCoroutine(
+            self._launcher.launch(list(argv), waitForWindow, timeoutMs)
+        )
+
+    def launched(self) -> list[Launched]:
+        return self._launcher.running()
+
+    def openTarget(self, target: str) -> defer.Deferred[Launched]:
+        try:
+            self._require()
+            target = checkOpenTarget(target, self._env)
+            try:
+                program = resolveProgram(self.config.xdgOpen, self._env)
+            except ValueError as e:
+                raise DesktopError(f"cannot open anything: {e}") from None
+            _, launched = self._launcher.start("opened", [program, target])
+        except (ValueError, DesktopError) as e:
+            return defer.fail(e)
+        return defer.succeed(launched)

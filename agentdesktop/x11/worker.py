@@ -20,7 +20,8 @@ T = TypeVar("T")
 class XWorker:
     """
     X calls are made in the worker's one thread only.  A failed call drops
-    the connection so the next one reconnects.
+    the connection so the next one reconnects (except a C{LookupError},
+    such as an unknown window, which says nothing about the connection).
     """
 
     def __init__(self, reactor: Any, name: str) -> None:
@@ -64,6 +65,8 @@ class XWorker:
                 self.key = key
             try:
                 return f(self.session, *args)
+            except LookupError:
+                raise  # a lookup that found nothing: the connection is fine
             except BaseException:
                 self._close()
                 raise

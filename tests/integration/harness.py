@@ -205,12 +205,13 @@ class DesktopTestCase(TestCase):
         """
         runtime = os.path.abspath(self.mktemp())
         os.makedirs(runtime)
+        extraEnv = dict(UTF8, **config.pop("extraEnv", {}))
         self.desktop = X11Desktop(
             reactor,
             DesktopConfig(
                 width=self.geometry[0], height=self.geometry[1],
                 windowManager=self.windowManager, runtimeDir=runtime, xvnc=XVNC,
-                extraEnv=dict(UTF8), **config,
+                extraEnv=extraEnv, **config,
             ),
         )
         self.addCleanup(self.desktop.stop)
@@ -274,9 +275,24 @@ class DesktopTestCase(TestCase):
         """What programs on the desktop get (its display, its session bus, ...)."""
         return dict(self.desktop.env, DISPLAY=self.info.display, XAUTHORITY=self.info.xauthority, **UTF8)
 
-    def spawn(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        """Start ARGV on the desktop, in its own process group, killed after the test."""
-        proc = subprocess.Popen(list(argv), env=self.env(), start_new_session=True)
+    def spawn(
+        self, argv: Sequence[str], stdin: str | None = None, quiet: bool = False
+    ) -> subprocess.Popen[bytes]:
+        """
+        Start ARGV on the desktop, in its own process group, killed after the
+        test; STDIN names a file to read standard input from; QUIET drops
+        what it writes.
+        """
+        source = open(stdin, "rb") if stdin is not None else None
+        output = subprocess.DEVNULL if quiet else None
+        try:
+            proc = subprocess.Popen(
+                list(argv), env=self.env(), start_new_session=True, stdin=source,
+                stdout=output, stderr=output,
+            )
+        finally:
+            if source is not None:
+                source.close()
 
         def stop() -> None:
             if proc.poll() is None:
@@ -286,10 +302,14 @@ class DesktopTestCase(TestCase):
         self.addCleanup(stop)
         return proc
 
-    async def waitForWindow(self, cls: str) -> None:
-        """Wait until a window of class CLS is visible, and focus it."""
+    async def waitForWindow(self, cls: str, title: str | None = None) -> None:
+        """
+        Wait until a window of class CLS (and TITLE, a regular expression,
+        when given) is visible, and focus it.
+        """
+        match = ["--class", cls] if title is None else ["--name", title]
         out, err, code = await getProcessOutputAndValue(
-            "timeout", ["20", "xdotool", "search", "--sync", "--onlyvisible", "--class", cls,
+            "timeout", ["20", "xdotool", "search", "--sync", "--onlyvisible", *match,
                         "windowactivate"], env=self.env(),
         )
         self.assertEqual(code, 0, err)
@@ -353,6 +373,14 @@ class DesktopTestCase(TestCase):
     def lines(self, path: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             return f.read().splitlines()
+
+    async def tool(self, *argv: str, timeout: int = 20) -> bytes:
+        """Run a short X client on the desktop; its standard output (it must succeed)."""
+        out, err, code = await getProcessOutputAndValue(
+            "timeout", [str(timeout), *argv], env=self.env()
+        )
+        self.assertEqual(code, 0, (argv, err))
+        return out
 
     # -- what the X server sees
 

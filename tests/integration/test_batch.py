@@ -71,7 +71,9 @@ class BatchTests(DesktopTestCase):
         command = ("for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.05; done; "
                    "printf '\\033[42m%60s\\033[0m\\n' ''")
         out = await self.batch(actions=[{"action": "type", "text": command + "\n"}],
-                               observe={"settle_ms": 200, "timeout_ms": 5000})
+                               # Longer than the printing loop's pauses, even on a
+                               # busy machine.
+                               observe={"settle_ms": 400, "timeout_ms": 5000})
         obs = out["observation"]
         self.assertTrue(obs["settled"], obs["waited_ms"])
         self.assertGreater(count(image(obs), GREEN), 60 * 6 * 10)

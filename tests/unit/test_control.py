@@ -263,6 +263,24 @@ class Control(RouteTestCase):
         code, out, _ = self.request("GET", "accessibility?window=7", None, BEARER)
         self.assertEqual(code, 404, out)
 
+    def test_actingRoutesAreAgentInput(self) -> None:
+        """Clipboard writes, window verbs, launch and open wait for control too."""
+        from agentdesktop.interfaces import WindowInfo
+
+        self.desktop.windowList.append(WindowInfo(7, "t", "C", 1, 0, 0, 10, 10, False, False, False))
+        self.request("POST", "control", {"take": True}, BEARER)
+        for path, body in (("clipboard", {"text": "x"}), ("windows/7/close", None),
+                           ("launch", {"command": ["xterm"]}), ("open", {"target": "https://x"})):
+            code, out, _ = self.request("POST", path, body, BEARER)
+            self.assertEqual((code, out), (409, {"message": CONTROLLED}), path)
+        self.assertEqual(self.desktop.clipboard, {})
+        self.assertEqual(len(self.desktop.windowList), 1)
+        self.assertEqual(self.desktop.launched(), [])
+        # Reads still work.
+        for path in ("clipboard", "windows", "launch"):
+            code, out, _ = self.request("GET", path, None, BEARER)
+            self.assertEqual(code, 200, (path, out))
+
     def test_groupRefusedWhenControlTakenMeanwhile(self) -> None:
         """A dialect's call refused by the lease mid-turn is that call's error."""
         from agentdesktop.actions.table import Input

@@ -6,6 +6,7 @@ from agentdesktop.geometry import (
     declaredSize,
     fitInside,
     recommendedSize,
+    rectToDeclared,
     scale,
     toDeclared,
     toNative,
@@ -91,3 +92,31 @@ class Properties(SynchronousTestCase):
         self.assertLessEqual(rw * rh, 1_150_000)
         self.assertLessEqual(rw, w)
         self.assertLessEqual(rh, h)
+
+
+class Rectangles(SynchronousTestCase):
+    def test_examples(self) -> None:
+        self.assertEqual(rectToDeclared((600, 300, 484, 316), N, (1280, 720)),
+                         (400, 200, 323, 211))
+        self.assertEqual(rectToDeclared((0, 0, 1920, 1080), N, (1280, 720)), (0, 0, 1280, 720))
+        # Same size: unchanged, off-screen parts included.
+        self.assertEqual(rectToDeclared((-50, -20, 100, 40), N, N), (-50, -20, 100, 40))
+        # Not clamped: a window partly off the screen keeps its extent.
+        self.assertEqual(rectToDeclared((-300, 900, 600, 300), N, (1280, 720)),
+                         (-200, 600, 400, 200))
+
+    @given(
+        st.integers(1, 4000), st.integers(1, 4000), st.integers(1, 4000), st.integers(1, 4000),
+        st.integers(0, 3000), st.integers(0, 3000), st.integers(4, 3000), st.integers(4, 3000),
+    )
+    def test_centreMapsBackInside(
+        self, nw: int, nh: int, dw: int, dh: int, x: int, y: int, w: int, h: int
+    ) -> None:
+        """The centre of a declared window, clicked, lands inside the native one."""
+        if x + w > nw or y + h > nh or dw > nw or dh > nh:
+            return
+        dx, dy, dwid, dhei = rectToDeclared((x, y, w, h), (nw, nh), (dw, dh))
+        if dwid < 1 or dhei < 1:
+            return
+        cx, cy = toNative((dx + dwid // 2, dy + dhei // 2), (dw, dh), (nw, nh))
+        self.assertTrue(x <= cx < x + w and y <= cy < y + h, (cx, cy))

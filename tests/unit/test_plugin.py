@@ -87,3 +87,11 @@ class Plugin(SynchronousTestCase):
         defaults = tap.Options()
         defaults.parseOptions([])
         self.assertEqual(defaults["at-spi-bus-launcher"], "/usr/libexec/at-spi-bus-launcher")
+
+    def test_xdgOpenReachesTheDesktop(self) -> None:
+        options = tap.Options()
+        options.parseOptions(["--xdg-open", "/opt/bin/my-open"])
+        self.assertEqual(tap.makeDesktop(options, None).config.xdgOpen, "/opt/bin/my-open")
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(tap.makeDesktop(options, None).config.xdgOpen, "xdg-open")

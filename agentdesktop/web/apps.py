@@ -1,0 +1,81 @@
+"""
+C{/api/v0/desktop/launch} (start a program, list what runs) and
+C{/api/v0/desktop/open} (a path or URL with the default application).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from agentdesktop import geometry
+from agentdesktop.errors import APIError, DesktopError
+from agentdesktop.interfaces import Launched
+from agentdesktop.request import decodeLaunch, decodeOpen
+from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
+from agentdesktop.web.windows import windowJSON
+
+
+def rfc3339(seconds: float) -> str:
+    """C{1700000000.5} → C{"2023-11-14T22:13:20.500Z"}."""
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def launchedJSON(launched: Launched) -> dict[str, Any]:
+    return {
+        "pid": launched.pid,
+        "command": list(launched.command),
+        "started_at": rfc3339(launched.startedAt),
+    }
+
+
+class LaunchEndpoint(Endpoint):
+    """
+    C{POST {"command": [...], "wait_for_window", "timeout_ms"}} →
+    C{{"pid", "window"}}; C{GET} → C{{"processes": [...]}}.
+    """
+
+    async def handle_GET(self, call: Call) -> Any:
+        call.action = "launch/list"
+        return {"processes": [launchedJSON(p) for p in self.state.desktop.launched()]}
+
+    async def handle_POST(self, call: Call) -> Any:
+        call.action = "launch"
+        request = decodeLaunch(call.body())
+        info = await ensureDesktop(self.state)
+        # Not while a person holds control; no input lock, as the wait for a
+        # window may be long.
+        self.state.runner.checkInput()
+        try:
+            result = await self.state.desktop.launch(
+                request.command, request.waitForWindow, request.timeoutMs
+            )
+        except ValueError as e:
+            raise APIError(400, f'Cannot launch "{request.command[0]}".', str(e)) from None
+        except DesktopError as e:
+            raise APIError(500, "Failed to launch.", str(e)) from None
+        window = None
+        if result.window is not None:
+            declared = geometry.declaredSize(
+                info.size, request.scaled_width, request.scaled_height
+            )
+            window = windowJSON(result.window, info.size, declared)
+        return {"pid": result.process.pid, "window": window}
+
+
+class OpenEndpoint(Endpoint):
+    """C{POST {"target": "<path or URL>"}} → C{{"pid"}} once C{xdg-open} started."""
+
+    async def handle_POST(self, call: Call) -> Any:
+        call.action = "open"
+        target = decodeOpen(call.body())
+        await ensureDesktop(self.state)
+        self.state.runner.checkInput()
+        try:
+            launched = await self.state.desktop.openTarget(target)
+        except ValueError as e:
+            raise APIError(400, "Cannot open target.", str(e)) from None
+        except DesktopError as e:
+            raise APIError(500, "Failed to open target.", str(e)) from None
+        return {"pid": launched.pid}
