@@ -68,11 +68,15 @@ class SafetyChecksPending(APIError):
 
 @dataclass
 class CallInfo:
-    """What the answer needs of the call: its id, the checks to echo, labels."""
+    """
+    What the answer needs of the call.
+
+    @ivar acknowledged: the checks to echo in the output item.
+    @ivar labels: per group, how the error names it (C{actions[1] (keypress)}).
+    """
 
     callId: str
     acknowledged: list[dict[str, Any]]
-    batched: bool = False
     labels: list[str] = field(default_factory=list)
 
 
@@ -129,15 +133,18 @@ def acknowledgedIds(value: Any) -> set[str]:
 
     @raise APIError: 400 when malformed.
     """
+    invalid = badRequest('Invalid "acknowledged_safety_checks".',
+                         "acknowledged_safety_checks must be a list of safety check ids "
+                         '(strings), e.g. ["cu_sc_123"]')
     if value is None:
         return set()
+    if not isinstance(value, list):
+        raise invalid
     ids = set()
-    for item in value if isinstance(value, list) else [None]:
+    for item in value:
         check = item.get("id") if isinstance(item, dict) else item
         if not isinstance(check, str):
-            raise badRequest('Invalid "acknowledged_safety_checks".',
-                             "acknowledged_safety_checks must be a list of safety check ids "
-                             "(strings), e.g. [\"cu_sc_123\"]")
+            raise invalid
         ids.add(check)
     return ids
 
@@ -374,12 +381,12 @@ class OpenAIDialect(DialectEndpoint):
         callInfo = CallInfo(callId, echoed)
         groups: list[Group]
         try:
-            actions, callInfo.batched = actionList(call)
+            actions, batched = actionList(call)
         except APIError as e:
             groups, callInfo.labels = [e], ["computer_call"]
         else:
             groups = [translateAction(space, a) for a in actions]
-            callInfo.labels = [label(i, a, callInfo.batched) for i, a in enumerate(actions)]
+            callInfo.labels = [label(i, a, batched) for i, a in enumerate(actions)]
         return Turn(groups, space, screenshotAfter=True, calls=[callInfo])
 
     def answer(

@@ -351,6 +351,8 @@ class NotTheShape(DialectTestCase):
                            'Invalid "acknowledged_safety_checks".')
         self.assertRefused({"call": GUIDE_CALL, "acknowledged_safety_checks": [{"code": "x"}]},
                            'Invalid "acknowledged_safety_checks".')
+        self.assertRefused({"call": GUIDE_CALL, "acknowledged_safety_checks": [["cu_sc_1"]]},
+                           'Invalid "acknowledged_safety_checks".')
         self.assertRefused({"call": GUIDE_CALL, "display": {"width": 0, "height": 10}},
                            'Invalid "display".')
 
@@ -383,3 +385,28 @@ class WheelClicks(SynchronousTestCase):
             self.assertGreaterEqual(n, 1)
             self.assertLessEqual(abs(abs(pixels) - 100 * n), max(50, 100 - abs(pixels)))
             self.assertEqual(n, wheelClicks(-pixels))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False)
+    | st.text(max_size=5) | st.sampled_from(["left", "CTRL", "click", "scroll", "drag"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["x", "y", "type", "keys", "path", "button", "scroll_x", "text", "id"]),
+        inner, max_size=4),
+    max_leaves=10,
+)
+
+
+class Fuzz(DialectTestCase):
+    @given(st.dictionaries(st.sampled_from(["action", "actions", "pending_safety_checks",
+                                            "call_id", "type"]), JSON, max_size=4),
+           JSON, JSON)
+    def test_neverAServerError(self, fields: dict[str, Any], ack: Any, display: Any) -> None:
+        """Whatever the call holds, the answer is a 200, 400 or 409, and nothing stays pressed."""
+        body = {"call": {**GUIDE_CALL, **fields}, "acknowledged_safety_checks": ack,
+                "display": display}
+        code, out = self.post(body, seconds=1)
+        self.assertIn(code, (200, 400, 409), out)
+        if code == 200:
+            validOutput(out["output"])
+        self.assertEqual((self.desktop.pressedKeys, self.desktop.pressedButtons), ([], set()))
