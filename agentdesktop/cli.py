@@ -199,9 +199,15 @@ COMMANDS: dict[str, Callable[[DesktopClient, argparse.Namespace], Awaitable[None
 }
 
 
-async def run(reactor: Any, args: argparse.Namespace, token: str | None) -> None:
-    """Run the command; raise C{SystemExit(1)} for a failure, with what failed on stderr."""
-    client = DesktopClient(args.url, token, reactor=reactor)
+async def run(
+    reactor: Any, args: argparse.Namespace, token: str | None, client: DesktopClient | None = None
+) -> None:
+    """
+    Run the command (with CLIENT, by default one of C{args.url}); raise
+    C{SystemExit(1)} for a failure, with what failed on stderr.
+    """
+    if client is None:
+        client = DesktopClient(args.url, token, reactor=reactor)
     try:
         await COMMANDS.get(args.command, _simple)(client, args)
     except DesktopAPIError as e:

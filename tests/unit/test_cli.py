@@ -11,9 +11,14 @@ import json
 import os
 from typing import Any
 
+from treq.testing import StubTreq
+from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop import cli
+from agentdesktop.client import DesktopClient
+from tests.unit.test_client import ROOT, Canned
 
 
 class Prepare(SynchronousTestCase):
@@ -84,3 +89,48 @@ class Prepare(SynchronousTestCase):
         self.assertIn("is not JSON", self.usageError("batch", self.file("{nope")))
         self.assertIn("a JSON object or a list", self.usageError("batch", self.file("42")))
         self.assertIn("No such file", self.usageError("batch", "/nonexistent/batch.json"))
+
+
+class Commands(SynchronousTestCase):
+    """The commands' requests and output, through StubTreq (the routes other modules serve included)."""
+
+    def command(self, body: Any, *argv: str, code: int = 200) -> tuple[Canned, str, str, int]:
+        res = Canned(code, body)
+        stub = StubTreq(res)
+        args, token = cli.prepare(list(argv))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            d = defer.Deferred.fromCoroutine(cli.run(None, args, token, DesktopClient(ROOT, token, http=stub)))
+            stub.flush()
+        status = 0
+        if isinstance(d.result, Failure):
+            status = self.failureResultOf(d, SystemExit).value.code  # type: ignore[union-attr]
+        else:
+            self.successResultOf(d)
+        return res, out.getvalue(), err.getvalue(), status
+
+    def test_clipboard(self) -> None:
+        res, out, err, status = self.command({"text": "two\nlines 🙂"}, "clipboard", "get")
+        self.assertEqual((out, err, status), ("two\nlines 🙂", "", 0))
+        self.assertEqual(res.seen[0].uri, "/api/v0/desktop/clipboard?selection=clipboard")
+        res, out, err, status = self.command({"text": None}, "clipboard", "get", "--selection", "primary")
+        self.assertEqual((out, err, status), ("", "nobody owns the primary selection\n", 0))
+        self.assertEqual(res.seen[0].uri, "/api/v0/desktop/clipboard?selection=primary")
+        res, out, err, status = self.command({"message": "Clipboard set."}, "clipboard", "set", "héllo")
+        self.assertEqual((res.seen[0].method, res.seen[0].json(), status),
+                         ("POST", {"text": "héllo", "selection": "clipboard"}, 0))
+
+    def test_windows(self) -> None:
+        windows = [{"id": 1, "title": "t", "x": 0, "y": 0, "width": 10, "height": 10}]
+        res, out, err, status = self.command({"windows": windows}, "windows", "--scaled", "1280x720")
+        self.assertEqual((json.loads(out), status), (windows, 0))
+        self.assertEqual(res.seen[0].uri, "/api/v0/desktop/windows?scaled_width=1280&scaled_height=720")
+
+    def test_errors(self) -> None:
+        _, out, err, status = self.command({"message": "Failed to read clipboard.", "detail": "the owner did not answer"},
+                                       "clipboard", "get", code=500)
+        self.assertEqual((out, err, status), ("", "Failed to read clipboard.: the owner did not answer\n", 1))
+        _, out, err, status = self.command({"message": "Not found."}, "windows", code=404)
+        self.assertEqual((out, err, status), ("", "Not found.\n", 1))
+        _, out, err, status = self.command(b"<html>oops</html>", "info", code=502)
+        self.assertEqual((err, status), ("HTTP 502 Bad Gateway: <html>oops</html>\n", 1))
