@@ -126,6 +126,23 @@ class URLs(ClientTestCase):
         self.assertEqual(res.seen[0].body, b"")
 
 
+class Lifetime(ClientTestCase):
+    def test_ownPoolClosed(self) -> None:
+        from twisted.internet.testing import MemoryReactorClock
+
+        client = DesktopClient(ROOT, reactor=MemoryReactorClock())
+        self.assertTrue(client._ownPool is not None and client._ownPool.persistent)
+        self.successResultOf(client.close())
+
+    def test_asyncWith(self) -> None:
+        async def use() -> DesktopClient:
+            async with self.client(Canned(body={})) as desk:
+                await desk.info()
+            return desk
+
+        self.assertIsInstance(self.result(defer.Deferred.fromCoroutine(use())), DesktopClient)
+
+
 class Auth(ClientTestCase):
     def test_bearerSent(self) -> None:
         res = Canned(body={})
