@@ -242,13 +242,34 @@ def windowAction(
     _, window = findWindow(session, windowId)
     if window is None:
         raise UnknownWindow(windowId)
+    before = window
     act(session, window)
     session.display.sync()
     deadline = time.monotonic() + timeout
     while True:
         managed, after = findWindow(session, windowId)
-        # Closed means unmanaged: the window manager has dropped it from its list.
-        done = not managed if verb == "close" else reached(verb, after)
+        done = settledAfter(verb, before, after, managed)
         if done or time.monotonic() >= deadline:
             return after
         time.sleep(POLL_INTERVAL)
+
+
+def settledAfter(verb: str, before: WindowInfo, after: WindowInfo | None, managed: bool) -> bool:
+    """
+    Whether the window manager has finished VERB: closed means unmanaged
+    (dropped from its list); a maximize or restore that changes the state
+    also changes the rectangle, which the window manager sets after the
+    state, so that is waited for too.
+    """
+    if verb == "close":
+        return not managed
+    if not reached(verb, after):
+        return False
+    if verb in ("maximize", "restore") and not reached(verb, before):
+        assert after is not None
+        return rectangle(after) != rectangle(before)
+    return True
+
+
+def rectangle(window: WindowInfo) -> tuple[int, int, int, int]:
+    return window.x, window.y, window.width, window.height

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 from Xlib import X
 
+from agentdesktop.client import DesktopClient
 from agentdesktop.interfaces import DesktopInfo, IRecorder
 from agentdesktop.service import makeState
 from agentdesktop.web.resource import makeSite
@@ -180,6 +182,32 @@ def _kill(process: Any) -> None:
         pass
 
 
+class CollectOutput(protocol.ProcessProtocol):
+    """Feeds a child its stdin; C{done} fires with (exit code, stdout, stderr)."""
+
+    def __init__(self, stdin: bytes) -> None:
+        self.stdin = stdin
+        self.out: list[bytes] = []
+        self.err: list[bytes] = []
+        self.ended = False
+        self.done: defer.Deferred[tuple[int, bytes, bytes]] = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.stdin)
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self.err.append(data)
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended = True
+        if not self.done.called:  # (cancelled when the test timed out)
+            self.done.callback((reason.value.exitCode, b"".join(self.out), b"".join(self.err)))
+
+
 class DesktopTestCase(TestCase):
     """
     Each test starts its own desktop with L{startDesktop}; the desktop, the
@@ -260,6 +288,34 @@ class DesktopTestCase(TestCase):
             return response.code, json.loads(content)
         except ValueError:
             return response.code, content
+
+    def client(self, token: str | None = None) -> DesktopClient:
+        """An L{agentdesktop.client.DesktopClient} of the service, on the test's pool."""
+        return DesktopClient(f"http://127.0.0.1:{self.port}", token, pool=self.pool, reactor=reactor)
+
+    async def ctl(
+        self, *args: str, env: dict[str, str] | None = None, stdin: bytes = b"", script: str | None = None
+    ) -> tuple[int, bytes, bytes]:
+        """
+        Run C{agentdesktop-ctl ARGS} (C{python -m agentdesktop.cli}, or the
+        installed SCRIPT) against the service: its exit code, stdout and
+        stderr.  C{AGENTDESKTOP_URL} is the service's root unless ENV says
+        otherwise; no token comes from the test's own environment.
+        """
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENTDESKTOP_")}
+        environ.update(UTF8, AGENTDESKTOP_URL=f"http://127.0.0.1:{self.port}", **(env or {}))
+        argv = [script, *args] if script else [sys.executable, "-m", "agentdesktop.cli", *args]
+        proto = CollectOutput(stdin)
+        process = reactor.spawnProcess(proto, argv[0], argv, env=environ)
+
+        async def stop() -> None:
+            if not proto.ended:
+                process.signalProcess("KILL")
+            while not proto.ended:
+                await sleep(0.05)
+
+        self.addCleanup(stop)
+        return await proto.done
 
     async def action(self, **body: Any) -> tuple[int, dict[str, Any]]:
         return await self.request("POST", "action", body)

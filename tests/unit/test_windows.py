@@ -3,9 +3,12 @@ Window-state arithmetic (no X server): what counts as minimized and
 maximized, when a verb is done, and the EWMH message data.
 """
 
+import dataclasses
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop.interfaces import WINDOW_VERBS, WindowInfo
+from agentdesktop.x11 import windows
 from agentdesktop.x11.windows import (
     HIDDEN,
     ICONIC_STATE,
@@ -71,3 +74,24 @@ class Reached(SynchronousTestCase):
 
     def test_unknownVerb(self) -> None:
         self.assertRaises(ValueError, reached, "explode", window())
+
+
+class SettledAfter(SynchronousTestCase):
+    """The window manager sets the state before the rectangle: wait for both."""
+
+    def test_maximizeWaitsForTheRectangle(self) -> None:
+        before = WindowInfo(1, "t", "C", 1, 10, 20, 300, 200, False, False, False)
+        stateOnly = dataclasses.replace(before, maximized=True)
+        resized = dataclasses.replace(stateOnly, x=0, y=0, width=1920, height=1050)
+        self.assertFalse(windows.settledAfter("maximize", before, stateOnly, True))
+        self.assertTrue(windows.settledAfter("maximize", before, resized, True))
+        # Already maximized: nothing will move.
+        self.assertTrue(windows.settledAfter("maximize", resized, resized, True))
+        self.assertFalse(windows.settledAfter("restore", resized,
+                                              dataclasses.replace(resized, maximized=False), True))
+        self.assertTrue(windows.settledAfter("restore", resized, before, True))
+
+    def test_closeMeansUnmanaged(self) -> None:
+        before = WindowInfo(1, "t", "C", 1, 10, 20, 300, 200, False, False, False)
+        self.assertFalse(windows.settledAfter("close", before, None, True))
+        self.assertTrue(windows.settledAfter("close", before, None, False))
