@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -144,6 +145,71 @@ def signalGroup(transport: Any, sig: int) -> None:
         pass
 
 
+#: The sentinel's program: it reads "+<pgid>" and "-<pgid>" lines, and when
+#: its input ends (this process exited, even by SIGKILL) it kills every
+#: process group still listed.
+_SENTINEL_SCRIPT = """
+groups=" "
+while IFS= read -r line; do
+  case "$line" in
+    +*) groups="$groups${line#+} " ;;
+    -*) kept=" "
+        for g in $groups; do [ "$g" = "${line#-}" ] || kept="$kept$g "; done
+        groups=$kept ;;
+  esac
+done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+"""
+
+
+class GroupSentinel:
+    """
+    Takes our children's process groups down with us.  A killed service
+    takes its direct children with it (C{setpriv --pdeathsig}), but not
+    what those started (a launched program's children, the accessibility
+    bus the AT-SPI launcher starts).  The sentinel, a small shell in a
+    session of its own, holds the read end of a pipe from this process and
+    a list of our children's groups; when the pipe ends, it kills them.
+    It is not a reactor child: the reactor has no business with it, and it
+    must outlive us for a moment.
+    """
+
+    def __init__(self) -> None:
+        read, self._write = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                ["sh", "-c", _SENTINEL_SCRIPT], stdin=read, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            )
+        finally:
+            os.close(read)
+        self.pid = self._proc.pid
+
+    def _send(self, line: str) -> None:
+        try:
+            os.write(self._write, line.encode("ascii"))
+        except OSError as e:
+            log.warn("The process-group sentinel is gone ({error})", error=e)
+
+    def watch(self, pgid: int) -> None:
+        """Kill group PGID if this process dies before L{unwatch}."""
+        self._send(f"+{pgid}\n")
+
+    def unwatch(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+
+_sentinel: GroupSentinel | None = None
+
+
+def groupSentinel() -> GroupSentinel:
+    """The process's one L{GroupSentinel}, started on first use."""
+    global _sentinel
+    if _sentinel is None or _sentinel._proc.poll() is not None:
+        _sentinel = GroupSentinel()
+    return _sentinel
+
+
 _SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "TERM", signal.SIGKILL: "KILL", signal.SIGINT: "INT"}
 
 
@@ -196,6 +262,8 @@ class SupervisedProcess(protocol.ProcessProtocol):
         )
         assert self.transport is not None
         self.pid = self.transport.pid  # type: ignore[attr-defined]
+        if isinstance(self.transport, _posixProcess.Process) and self.pid is not None:
+            groupSentinel().watch(self.pid)
         return self
 
     # -- ProcessProtocol
@@ -213,6 +281,8 @@ class SupervisedProcess(protocol.ProcessProtocol):
         # Children of the child die with its group.
         if self.transport is not None:
             signalGroup(self.transport, signal.SIGKILL)
+            if isinstance(self.transport, _posixProcess.Process) and self.pid is not None:
+                groupSentinel().unwatch(self.pid)
         self.ended(reason.value)
         waiters, self._waiters = self._waiters, []
         for d in waiters:

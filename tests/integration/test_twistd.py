@@ -92,6 +92,56 @@ class Twistd(SynchronousTestCase):
         socketPath = text.split("VNC on ", 1)[1].split()[0]
         self.assertFalse(os.path.exists(os.path.dirname(socketPath)))
 
+    def test_sigkillLeavesNoDescendant(self) -> None:
+        """
+        Even a SIGKILLed service takes everything it started with it: its
+        children (pdeathsig) and their children (the process-group
+        sentinel), here the background child of an autostart shell and the
+        accessibility buses the AT-SPI launcher starts.
+        """
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        runtime = os.path.abspath(self.mktemp())
+        os.makedirs(runtime)
+        log = open(os.path.abspath(self.mktemp()), "w+")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "--nodaemon", "--pidfile=", "agentdesktop",
+             "--listen", f"tcp:{port}:interface=127.0.0.1", "--runtime-dir", runtime,
+             "--geometry", "800x600",
+             "--autostart", "sh -c 'sleep 300 & exec sleep 301'"],
+            stdout=log, stderr=subprocess.STDOUT,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            start_new_session=True,
+        )
+        self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
+        base = f"http://127.0.0.1:{port}/api/v0/desktop/"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(base + "info", timeout=5):
+                    pass
+                break
+            except OSError:
+                time.sleep(0.1)
+        children: set[int] = set()
+        for _ in range(100):
+            children = descendants(proc.pid)
+            commands = [open(f"/proc/{p}/cmdline", "rb").read() for p in children if alive(p)]
+            if any(c.startswith(b"sleep\x00300") for c in commands):
+                break
+            time.sleep(0.1)
+        self.assertTrue(any(c.startswith(b"sleep\x00300") for c in commands), commands)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        for _ in range(100):
+            if not [p for p in children if alive(p)]:
+                break
+            time.sleep(0.1)
+        left = {p: open(f"/proc/{p}/cmdline", "rb").read() for p in children if alive(p)}
+        self.assertEqual(left, {})
+
     def test_vncListenOthersCanReachRefused(self) -> None:
         """
         With a token, twistd refuses --vnc-listen on an interface other
