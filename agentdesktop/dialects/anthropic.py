@@ -56,6 +56,34 @@ MAX_SECONDS = 300
 
 MAX_BLOCKS = 100
 
+#: What the model reads after an action that returns nothing: the
+#: acknowledgments the C{anthropic} SDK's own computer toolset runner writes
+#: (C{lib/tools/_toolsets/_computer_registry.py}), fields filled from the call.
+ACKNOWLEDGMENTS = {
+    "key": "Pressed {text}.",
+    "hold_key": "Held {text} for {duration}s.",
+    "type": "Typed.",
+    "mouse_move": "Moved the mouse.",
+    "left_mouse_down": "Left mouse button pressed.",
+    "left_mouse_up": "Left mouse button released.",
+    "left_click": "Clicked.",
+    "left_click_drag": "Dragged.",
+    "right_click": "Right-clicked.",
+    "middle_click": "Middle-clicked.",
+    "double_click": "Double-clicked.",
+    "triple_click": "Triple-clicked.",
+    "scroll": "Scrolled {scroll_direction}.",
+    "wait": "Waited {duration}s.",
+}
+
+_TEMPLATE_FIELD = re.compile(r"\{(text|duration|scroll_direction)\}")
+
+#: Characters that would break or reorder a line of text: folded to spaces.
+_LINE_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+#: The longest line the model reads back from a field of its call.
+FIELD_MAX = 4096
+
 Translate = Callable[[Space, str, Mapping[str, Any]], list[Step]]
 
 _ACTIONS: dict[str, Translate] = {}
@@ -92,6 +120,24 @@ def actionSteps(space: Space, action: Any, args: Mapping[str, Any]) -> list[Step
     if translate is None:
         raise APIError(400, f"Unknown action: {action}", f"Use one of: {', '.join(_ACTIONS)}.")
     return translate(space, action, args)
+
+
+def acknowledgment(action: str, args: Mapping[str, Any]) -> str:
+    """
+    The line the model reads after ACTION succeeded with ARGS (C{Clicked.},
+    C{Pressed ctrl+s.}), its fields filled in one pass so that a value
+    spelled like a placeholder stays data.
+    """
+
+    def field(match: re.Match[str]) -> str:
+        value = args.get(match[1])
+        if value is None:
+            value = "down" if match[1] == "scroll_direction" else ""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return _LINE_UNSAFE.sub(" ", str(value)).strip()[:FIELD_MAX]
+
+    return _TEMPLATE_FIELD.sub(field, ACKNOWLEDGMENTS[action])
 
 
 def cursorPoint(body: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -319,8 +365,12 @@ def _group(block: dict[str, Any], legacy: Space, toolset: Space) -> Group:
         return e
 
 
-def resultContent(body: Mapping[str, Any]) -> Any:
-    """A succeeded step's body as C{tool_result} content."""
+def resultContent(action: str, args: Mapping[str, Any], body: Mapping[str, Any]) -> list[Any]:
+    """
+    The C{tool_result} content of ACTION that succeeded with ARGS, its last
+    step answering BODY: an image block for screenshots and zooms, else one
+    line of text (as the SDK's toolset runner renders them).
+    """
     if "screenshot_data" in body:
         source = {
             "type": "base64",
@@ -329,9 +379,14 @@ def resultContent(body: Mapping[str, Any]) -> Any:
         }
         return [{"type": "image", "source": source}]
     point = cursorPoint(body)
-    if point is not None:
-        return f"X={point[0]},Y={point[1]}"
-    return body["output"]
+    text = f"X={point[0]},Y={point[1]}" if point is not None else acknowledgment(action, args)
+    return [{"type": "text", "text": text}]
+
+
+def _action(block: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """A translated block's action and arguments."""
+    args = block["input"]
+    return (args["action"] if block.get("toolset_name") is None else block["name"]), args
 
 
 def toolResult(block: Mapping[str, Any], outcome: GroupOutcome | None) -> dict[str, Any]:
@@ -344,7 +399,7 @@ def toolResult(block: Mapping[str, Any], outcome: GroupOutcome | None) -> dict[s
     elif outcome.error is not None:
         result.update(is_error=True, content=outcome.message())
     else:
-        result["content"] = resultContent(outcome.bodies[-1])
+        result["content"] = resultContent(*_action(block), outcome.bodies[-1])
     return result
 
 

@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from agentdesktop.actions.pointer import AtPointer
 from agentdesktop.actions.runner import ActionRunner
 from agentdesktop.actions.screen import Settle
-from agentdesktop.dialects.anthropic import NOT_EXECUTED
+from agentdesktop.dialects.anthropic import ACKNOWLEDGMENTS, NOT_EXECUTED, acknowledgment
 from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
 from agentdesktop.web.root import makeRoot
@@ -73,7 +73,7 @@ class AnthropicTestCase(SynchronousTestCase):
         RESULTS.validate_python(content)
         USER_MESSAGE.validate_python({"role": "user", "content": content})
         self.assertEqual([r["tool_use_id"] for r in content], [b["id"] for b in blocks])
-        for result, block in zip(content, blocks):
+        for result, block in zip(content, blocks, strict=True):
             self.assertEqual(result.get("toolset_name"), block.get("toolset_name"))
         return content
 
@@ -85,6 +85,12 @@ class AnthropicTestCase(SynchronousTestCase):
         result = self.one(block, advance, **body)
         self.assertNotIn("is_error", result, result)
         return result["content"]
+
+    def text(self, block: dict[str, Any], **body: Any) -> str:
+        """The one line of text a successful call answers."""
+        [item] = self.ok(block, **body)
+        self.assertEqual(item["type"], "text")
+        return str(item["text"])
 
     def error(self, block: dict[str, Any], **body: Any) -> str:
         result = self.one(block, **body)
@@ -108,8 +114,7 @@ class Actions(AnthropicTestCase):
                                       ("middle_click", 2, 1), ("double_click", 1, 2),
                                       ("triple_click", 1, 3)]:
             self.desktop.clicks.clear()
-            self.assertEqual(self.ok(legacy(action, coordinate=[640, 360])),
-                             f"{action} action performed")
+            self.assertEqual(self.text(legacy(action, coordinate=[640, 360])), ACKNOWLEDGMENTS[action])
             self.ok(member(action, coordinate=[640, 360]))
             self.assertEqual(self.desktop.clicks, [(960, 540, button, count, ()),
                                                    (640, 360, button, count, ())])
@@ -157,7 +162,7 @@ class Actions(AnthropicTestCase):
 
     def test_dragAndMove(self) -> None:
         for block in both("left_click_drag", start_coordinate=[1, 2], coordinate=[300, 200]):
-            self.assertEqual(self.ok(block), "left_click_drag action performed")
+            self.assertEqual(self.text(block), "Dragged.")
         for block in both("mouse_move", coordinate=[300, 200]):
             self.ok(block)
         drags = [args for name, args in self.desktop.log if name == "drag"]
@@ -175,7 +180,7 @@ class Actions(AnthropicTestCase):
 
     def test_keys(self) -> None:
         """Key names are case-insensitive; repeat presses the whole sequence again."""
-        self.assertEqual(self.ok(legacy("key", text="CTRL+S")), "key action performed")
+        self.assertEqual(self.text(legacy("key", text="CTRL+S")), "Pressed CTRL+S.")
         self.ok(member("key", text="RETURN", repeat=3))
         self.ok(legacy("key", text="Page_Down"))
         self.ok(member("key", text="kp_0"))
@@ -186,7 +191,7 @@ class Actions(AnthropicTestCase):
 
     def test_type(self) -> None:
         for block in both("type", text="héllo 🙂\n"):
-            self.assertEqual(self.ok(block), "type action performed")
+            self.assertEqual(self.text(block), "Typed.")
         self.assertEqual(self.desktop.typed, "héllo 🙂\n" * 2)
 
     def test_holdKeyInSeconds(self) -> None:
@@ -200,7 +205,7 @@ class Actions(AnthropicTestCase):
         self.treq.flush()
         self.assertEqual(self.desktop.pressedKeys, [])
         out = json.loads(self.successResultOf(self.successResultOf(d).content()))
-        self.assertEqual(out["content"][0]["content"], "hold_key action performed")
+        self.assertEqual(out["content"][0]["content"], [{"type": "text", "text": "Held SHIFT for 0.5s."}])
 
     def test_waitInSeconds(self) -> None:
         """Up to 300 s (past /action's 60 s cap), fractions allowed."""
@@ -213,13 +218,13 @@ class Actions(AnthropicTestCase):
         self.treq.flush()
         self.assertEqual(self.desktop.typed, "x")
         out = json.loads(self.successResultOf(self.successResultOf(d).content()))
-        self.assertEqual(out["content"][0]["content"], "wait action performed")
+        self.assertEqual(out["content"][0]["content"], [{"type": "text", "text": "Waited 299.5s."}])
 
     def test_cursorPositionInScreenshotSpace(self) -> None:
         self.desktop.pointerAt = (960, 540)
-        self.assertEqual(self.ok(legacy("cursor_position")), "X=640,Y=360")
-        self.assertEqual(self.ok(member("cursor_position")), "X=960,Y=540")
-        self.assertEqual(self.ok(legacy("cursor_position"), display={"width": 960, "height": 540}),
+        self.assertEqual(self.text(legacy("cursor_position")), "X=640,Y=360")
+        self.assertEqual(self.text(member("cursor_position")), "X=960,Y=540")
+        self.assertEqual(self.text(legacy("cursor_position"), display={"width": 960, "height": 540}),
                          "X=480,Y=270")
 
     def image(self, content: Any) -> bytes:
@@ -255,6 +260,27 @@ class Actions(AnthropicTestCase):
                   legacy("screenshot", "toolu_3"), legacy("zoom", "toolu_4", region=[0, 0, 9, 9]))
         self.assertEqual([n for n in self.calls() if n in ("screenshot", "settle")],
                          ["screenshot", "settle", "screenshot", "settle", "screenshot"])
+
+    def test_acknowledgments(self) -> None:
+        """
+        Actions that return nothing answer the line the SDK's own toolset
+        runner writes, fields filled from the call as data.
+        """
+        from anthropic.lib.tools._toolsets._computer_registry import ROWS
+
+        self.assertEqual(ACKNOWLEDGMENTS, {k: v[1] for k, v in ROWS.items() if v[0] == "none"})
+        for block, line in [
+            (member("mouse_move", coordinate=[1, 1]), "Moved the mouse."),
+            (legacy("left_mouse_down"), "Left mouse button pressed."),
+            (legacy("left_mouse_up"), "Left mouse button released."),
+            (member("scroll", scroll_direction="up", scroll_amount=1), "Scrolled up."),
+            (legacy("scroll", coordinate=[1, 1]), "Scrolled down."),
+            (member("wait", duration=2.0), "Waited 2s."),
+            (member("hold_key", text="ctrl\n", duration=0), "Held ctrl for 0s."),
+        ]:
+            self.assertEqual(self.text(block, advance=2), line, block)
+        self.assertEqual(acknowledgment("key", {"text": "{duration}", "duration": 5}),
+                         "Pressed {duration}.")
 
     def test_documentedExamples(self) -> None:
         """Calls as Anthropic's documentation writes them (plain dicts, looser than the SDK)."""
