@@ -9,6 +9,7 @@ from typing import Any
 from twisted.web import resource
 
 from agentdesktop.dialects.routes import dialectsTree
+from agentdesktop.mcp.endpoint import MCPEndpoint
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
@@ -25,6 +26,7 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"batch": BatchEndpoint(state),
         b"dialects": dialectsTree(state),
         b"info": InfoEndpoint(state),
+        b"mcp": MCPEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"vnc": websocket.VNCEndpoint(state, reactor),
         b"": viewer.ViewerPage(state),

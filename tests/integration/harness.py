@@ -7,17 +7,18 @@ saw.  Every process a test starts is stopped by its cleanups.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 import treq
 from PIL import Image, ImageChops
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -36,6 +37,8 @@ XVNC = os.environ.get("AGENTDESKTOP_XVNC") or "Xvnc"
 CHROMIUM = os.environ.get("AGENTDESKTOP_CHROMIUM") or shutil.which("chromium") or "chromium"
 
 UTF8 = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+
+T = TypeVar("T")
 
 
 def sleep(seconds: float) -> defer.Deferred[None]:
@@ -164,6 +167,16 @@ class DesktopTestCase(TestCase):
         code, out = await self.action(**body)
         self.assertEqual(code, 200, out)
         return out
+
+    async def inAsyncio(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """
+        Run COROUTINE to its end on an asyncio event loop of its own, in a
+        worker thread: official clients written for asyncio (the C{mcp} SDK)
+        talk to the service while the reactor keeps serving it, and neither
+        event loop runs inside the other.  Blocking checks (an X connection
+        of the thread's own, files) may run inside COROUTINE.
+        """
+        return await threads.deferToThread(asyncio.run, coroutine)
 
     # -- programs on the desktop
 
