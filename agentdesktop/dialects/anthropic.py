@@ -258,6 +258,7 @@ def _button(space: Space, action: str, args: Mapping[str, Any]) -> list[Step]:
 
 @_register("left_click")
 def _leftClick(space: Space, action: str, args: Mapping[str, Any]) -> list[Step]:
+    # Registered apart from the other clicks to keep the SDK's member order.
     return _click(space, action, args)
 
 

@@ -170,6 +170,35 @@ class Effects(AnthropicTestCase):
         self.assertEqual(drag, [("press", 10, 10), ("release", 300, 200)])
         self.assertNothingPressed()
 
+    async def test_documentedCalls(self) -> None:
+        """
+        Calls written as in Anthropic's computer use documentation (plain JSON,
+        looser than the SDK's types: no caller, integer durations).
+        """
+        await self.startDesktop()
+        window = EventWindow(self.info, (0, 0, 1920, 1080))
+        self.addCleanup(window.close)
+        inputs = [
+            {"action": "left_click", "coordinate": [500, 300], "text": "shift"},
+            {"action": "scroll", "coordinate": [500, 400], "scroll_direction": "down",
+             "scroll_amount": 3},
+            {"action": "triple_click", "coordinate": [500, 100]},
+            {"action": "left_mouse_down"}, {"action": "left_mouse_up"},
+            {"action": "hold_key", "text": "shift", "duration": 1},
+            {"action": "zoom", "region": [0, 0, 400, 300]},
+        ]
+        blocks = [{"type": "tool_use", "id": f"toolu_{i}", "name": "computer", "input": given}
+                  for i, given in enumerate(inputs)]
+        code, out = await self.request("POST", "dialects/anthropic", {"tool_uses": blocks})
+        self.assertEqual(code, 200, out)
+        self.assertNotIn(True, [r.get("is_error") for r in out["content"]], out)
+        presses = [(e[1], e[2], e[3], bool(e[4] & X.ShiftMask))
+                   for e in window.events() if e[0] == "press"]
+        self.assertEqual(presses, [(1, 750, 450, True)] + [(5, 750, 600, False)] * 3
+                         + [(1, 750, 150, False)] * 4)
+        self.assertEqual(image(out["content"][-1]).size, (960, 720))
+        self.assertNothingPressed()
+
     async def test_typingAndKeys(self) -> None:
         """Text arrives byte for byte; upper-case key names work; holds are in seconds."""
         await self.startDesktop()
