@@ -129,3 +129,35 @@ def rectToDeclared(
     x0, x1 = edge(x, native[0], declared[0]), edge(x + w, native[0], declared[0])
     y0, y1 = edge(y, native[1], declared[1]), edge(y + h, native[1], declared[1])
     return x0, y0, x1 - x0, y1 - y0
+
+
+#: Anthropic's computer toolset models: the largest image side, and the most
+#: 28-pixel tiles an image may cover, for screenshots in long conversations.
+TOOLSET_MAX_SIDE = 2000
+TOOLSET_TILE = 28
+TOOLSET_MAX_TILES = 4784
+
+
+def _toolsetFits(w: int, h: int) -> bool:
+    tiles = -(-w // TOOLSET_TILE) * -(-h // TOOLSET_TILE)
+    return max(w, h) <= TOOLSET_MAX_SIDE and tiles <= TOOLSET_MAX_TILES
+
+
+def toolsetSize(nw: int, nh: int) -> tuple[int, int]:
+    """
+    The screenshot size for Anthropic's computer toolset on a native screen
+    of NW x NH pixels (SPEC section 13): native when both sides are at most
+    2000 and it covers at most 4784 tiles of 28x28 pixels; else the largest
+    size of the same aspect (the short side truncated) that does.
+    """
+    if nw <= 0 or nh <= 0:
+        return max(nw, 0), max(nh, 0)
+    if _toolsetFits(nw, nh):
+        return nw, nh
+    long, short = max(nw, nh), min(nw, nh)
+    for side in range(min(long, TOOLSET_MAX_SIDE), 0, -1):
+        other = max(1, short * side // long)
+        size = (side, other) if nw >= nh else (other, side)
+        if _toolsetFits(*size):
+            return size
+    return 1, 1

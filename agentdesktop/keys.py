@@ -5,6 +5,8 @@ accepts (SPEC section 5).  Pure: no reactor, no X connection.
 
 from __future__ import annotations
 
+import functools
+
 from Xlib import XK
 
 for _group in (
@@ -97,6 +99,28 @@ def keysymForCharacter(ch: str) -> int:
     return 0x01000000 + cp
 
 
+@functools.cache
+def _foldedKeysyms() -> dict[str, str]:
+    """
+    Every X keysym name by its lower-case spelling, so that key names are
+    case-insensitive (C{PAGE_UP}, C{kp_0}, C{xf86audioplay}).  Of names
+    that differ only in case (C{Aacute}, C{aacute}) the one with fewer
+    capitals wins: the unshifted key, as for single letters.
+    """
+    spellings: dict[str, list[str]] = {}
+    for attribute in dir(XK):
+        if not attribute.startswith("XK_"):
+            continue
+        name = attribute[3:]
+        if name.startswith("XF86_"):
+            name = "XF86" + name[5:]  # xdotool's spelling
+        spellings.setdefault(name.lower(), []).append(name)
+    return {
+        lower: min(names, key=lambda n: (sum(c.isupper() for c in n), n))
+        for lower, names in spellings.items()
+    }
+
+
 def normalizeKey(name: str) -> str:
     """
     Normalize one key name (one element of a ``+`` combination) to an X
@@ -124,6 +148,9 @@ def normalizeKey(name: str) -> str:
         "XF86_" + name[4:].lstrip("_")
     ) != XK.NoSymbol:
         return name
+    folded = _foldedKeysyms().get(name.lower())
+    if folded is not None:
+        return folded
     # xdotool also takes Unicode keysyms spelled U+hex, e.g. U20AC.
     if name[:1] in "uU" and 2 <= len(name) <= 7:
         try:

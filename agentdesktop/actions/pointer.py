@@ -88,9 +88,13 @@ def button(req: ActionRequest, space: Space) -> Step:
     return Input("Left mouse down failed." if down else "Left mouse up failed.", press)
 
 
-@action("scroll", fields=("coordinate", "scroll_direction", "scroll_amount", *HELD))
-def scroll(req: ActionRequest, space: Space) -> Step:
-    x, y = _coordinate(req, space)
+def wheel(req: ActionRequest) -> tuple[int, int]:
+    """
+    The wheel button and the number of clicks of a scroll request
+    (C{scroll_direction} default C{down}, C{scroll_amount} default 3).
+
+    @raise APIError: 400 for a direction or an amount out of range.
+    """
     direction = "down" if req.scroll_direction is None else req.scroll_direction
     if direction not in SCROLL_BUTTONS:
         raise badRequest(
@@ -103,11 +107,17 @@ def scroll(req: ActionRequest, space: Space) -> Step:
             f"Invalid scroll amount: {amount}",
             f"scroll_amount must be between 0 and {MAX_SCROLL_AMOUNT}.",
         )
+    return SCROLL_BUTTONS[direction], amount
+
+
+@action("scroll", fields=("coordinate", "scroll_direction", "scroll_amount", *HELD))
+def scroll(req: ActionRequest, space: Space) -> Step:
+    x, y = _coordinate(req, space)
+    button, amount = wheel(req)
     mods = modifiers(req)
-    wheel = SCROLL_BUTTONS[direction]
     if amount == 0:
         return Input("Scroll failed.", lambda d: d.move(x, y, mods))
-    return Input("Scroll failed.", lambda d: d.click(x, y, wheel, amount, mods))
+    return Input("Scroll failed.", lambda d: d.click(x, y, button, amount, mods))
 
 
 @action("reset_input")
@@ -119,7 +129,8 @@ class AtPointer(Step):
     """
     A click or scroll where the pointer already is (no move): what the
     vendors' tools mean by a click without a coordinate.  C{/action} never
-    makes one (a Coder client leaves out a [0, 0] coordinate).
+    makes one (a Coder client leaves out a [0, 0] coordinate).  A COUNT of
+    0 (a scroll of no clicks) does nothing.
     """
 
     def __init__(self, failMessage: str, button: int, count: int, modifiers: list[str]) -> None:
@@ -129,6 +140,7 @@ class AtPointer(Step):
         self.modifiers = modifiers
 
     async def run(self, ctx: Context) -> dict[str, Any]:
-        x, y = await ctx.desktop.pointer()
-        await ctx.desktop.click(x, y, self.button, self.count, self.modifiers)
+        if self.count > 0:
+            x, y = await ctx.desktop.pointer()
+            await ctx.desktop.click(x, y, self.button, self.count, self.modifiers)
         return self.performed()

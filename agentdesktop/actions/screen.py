@@ -111,6 +111,25 @@ def cursorPosition(req: ActionRequest, space: Space) -> Step:
     return CursorPosition(space)
 
 
+class Settle(Step):
+    """
+    Wait until the screen has not changed for SETTLEMS milliseconds (but no
+    longer than TIMEOUTMS): put before a look that follows input in the
+    same turn, so that the image shows the input's effect.
+    """
+
+    input = False
+    failMessage = "Screenshot failed."
+
+    def __init__(self, settleMs: int, timeoutMs: int) -> None:
+        self.settleMs = settleMs
+        self.timeoutMs = timeoutMs
+
+    async def run(self, ctx: Context) -> dict[str, Any]:
+        settled = await ctx.desktop.settle(self.settleMs, self.timeoutMs)
+        return {"output": "settled" if settled.settled else "still changing"}
+
+
 class Wait(Step):
     input = False
     failMessage = "Wait failed."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from twisted.web import resource
 
+from agentdesktop.dialects import anthropic
 from agentdesktop.dialects.openai import OpenAIDialect
 from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Tree
@@ -22,5 +23,6 @@ def dialectsTree(state: ServiceState) -> resource.Resource:
 def vendorRoutes(state: ServiceState) -> dict[bytes, resource.Resource]:
     """Each vendor module's route(s), by path segment."""
     return {
+        b"anthropic": anthropic.AnthropicEndpoint(state),
         b"openai": OpenAIDialect(state),
     }

@@ -9,6 +9,7 @@ from typing import Any
 from twisted.web import resource
 
 from agentdesktop.dialects.routes import dialectsTree
+from agentdesktop.mcp.endpoint import MCPEndpoint
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc import viewer, websocket
 from agentdesktop.web import recording
@@ -33,6 +34,7 @@ def desktopRoutes(state: ServiceState, reactor: Any) -> dict[bytes, resource.Res
         b"info": InfoEndpoint(state),
         b"control": ControlEndpoint(state),
         b"tickets": TicketsEndpoint(state),
+        b"mcp": MCPEndpoint(state),
         b"recording": recording.recordingTree(state),
         b"clipboard": ClipboardEndpoint(state),
         b"windows": WindowsEndpoint(state),

@@ -7,6 +7,7 @@ saw.  Every process a test starts is stopped by its cleanups.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,13 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 import treq
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from PIL import Image, ImageChops
-from twisted.internet import defer, error, protocol, reactor, task
+from twisted.internet import defer, error, protocol, reactor, task, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
@@ -46,6 +47,8 @@ UTF8 = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 #: Debian package: python3-gi, gir1.2-gtk-3.0).
 GTKAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gtkapp.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
+
+T = TypeVar("T")
 
 
 def sleep(seconds: float) -> defer.Deferred[None]:
@@ -324,6 +327,16 @@ class DesktopTestCase(TestCase):
         code, out = await self.action(**body)
         self.assertEqual(code, 200, out)
         return out
+
+    async def inAsyncio(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """
+        Run COROUTINE to its end on an asyncio event loop of its own, in a
+        worker thread: official clients written for asyncio (the C{mcp} SDK)
+        talk to the service while the reactor keeps serving it, and neither
+        event loop runs inside the other.  Blocking checks (an X connection
+        of the thread's own, files) may run inside COROUTINE.
+        """
+        return await threads.deferToThread(asyncio.run, coroutine)
 
     # -- programs on the desktop
 

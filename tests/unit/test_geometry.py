@@ -10,6 +10,7 @@ from agentdesktop.geometry import (
     scale,
     toDeclared,
     toNative,
+    toolsetSize,
 )
 
 N = (1920, 1080)
@@ -120,3 +121,35 @@ class Rectangles(SynchronousTestCase):
             return
         cx, cy = toNative((dx + dwid // 2, dy + dhei // 2), (dw, dh), (nw, nh))
         self.assertTrue(x <= cx < x + w and y <= cy < y + h, (cx, cy))
+
+
+class ToolsetSize(SynchronousTestCase):
+    def test_examples(self) -> None:
+        for native, size in [
+            ((1920, 1080), (1920, 1080)), ((1080, 1920), (1080, 1920)),
+            ((3840, 2160), (2000, 1125)), ((2560, 1440), (2000, 1125)),
+            ((2560, 2560), (1932, 1932)), ((1932, 1932), (1932, 1932)),
+            ((5120, 1440), (2000, 562)), ((100, 10000), (20, 2000)), ((0, 0), (0, 0)),
+        ]:
+            self.assertEqual(toolsetSize(*native), size, native)
+
+    @given(st.integers(1, 9000), st.integers(1, 9000))
+    def test_largestThatFits(self, w: int, h: int) -> None:
+        """The size fits the limits, keeps the aspect, and one pixel more would not fit."""
+        tw, th = toolsetSize(w, h)
+
+        def tiles(a: int, b: int) -> int:
+            return -(-a // 28) * -(-b // 28)
+
+        self.assertLessEqual(max(tw, th), 2000)
+        self.assertLessEqual(tiles(tw, th), 4784)
+        if (tw, th) == (w, h):
+            return
+        self.assertLess(tw * th, w * h)
+        if w >= h:
+            self.assertEqual(th, max(1, h * tw // w))
+            bigger = (tw + 1, h * (tw + 1) // w)
+        else:
+            self.assertEqual(tw, max(1, w * th // h))
+            bigger = (w * (th + 1) // h, th + 1)
+        self.assertTrue(max(bigger) > 2000 or tiles(*bigger) > 4784 or max(bigger) > max(w, h))

@@ -22,6 +22,16 @@ class KeyNames(SynchronousTestCase):
         for text, expected in cases.items():
             self.assertEqual(parseKeys(text), expected, text)
 
+    def test_caseInsensitive(self) -> None:
+        """Any keysym in any case; of names differing only in case, the unshifted one."""
+        cases = {
+            "RETURN": "Return", "PAGE_UP": "Prior", "kp_0": "KP_0", "KP_ENTER": "KP_Enter",
+            "xf86audioplay": "XF86AudioPlay", "hyper_l": "Hyper_L", "EXCLAM": "exclam",
+            "cancel": "Cancel", "AACUTE": "aacute", "Aacute": "Aacute", "ESCAPE": "Escape",
+        }
+        for text, expected in cases.items():
+            self.assertEqual(parseKeys(text), [[expected]], text)
+
     def test_unknownNamesTheKey(self) -> None:
         for text, name in [("foo", "foo"), ("ctrl+bogus", "bogus"), ("", ""), ("ctrl+", "ctrl+")]:
             with self.assertRaises(UnknownKey) as cm:
