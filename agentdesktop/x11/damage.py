@@ -100,9 +100,14 @@ class DamageWatcher:
         # events are told apart by the code it was given, not isinstance.
         notify = conn.extension_event.DamageNotify
         while not self._stopping:
-            readable, _, _ = select.select([fd, self._wake], [], [], 1.0)
-            if self._wake in readable:
-                return
+            # python-xlib reads whatever the server sent whenever it talks
+            # to it (the subtract and flush below): events may already be
+            # queued with nothing left on the socket.  Sleeping in select()
+            # then would hide changes for its whole timeout.
+            if not conn.pending_events():
+                readable, _, _ = select.select([fd, self._wake], [], [], 1.0)
+                if self._wake in readable:
+                    return
             while conn.pending_events():
                 event = conn.next_event()
                 if event.type == notify:
