@@ -19,6 +19,10 @@ def _roundHalfAway(v: float) -> int:
     return -int(math.floor(-v + 0.5))
 
 
+#: Rounding half away from zero, for the dialects' unit conversions.
+roundHalfAway = _roundHalfAway
+
+
 def scale(c: int, src: int, dst: int) -> int:
     """
     Map coordinate C on an axis of SRC pixels to an axis of DST pixels.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from twisted.web import resource
 
+from agentdesktop.dialects.gemini import GeminiEndpoint
 from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Tree
 
@@ -20,4 +21,6 @@ def dialectsTree(state: ServiceState) -> resource.Resource:
 
 def vendorRoutes(state: ServiceState) -> dict[bytes, resource.Resource]:
     """Each vendor module's route(s), by path segment."""
-    return {}
+    return {
+        b"gemini": GeminiEndpoint(state),
+    }
