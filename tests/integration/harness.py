@@ -190,14 +190,19 @@ class DesktopTestCase(TestCase):
         )
         self.assertEqual(code, 0, err)
 
-    async def catTerminal(self, geometry: str = "120x20+0+0") -> str:
+    async def catTerminal(self, geometry: str = "120x20+0+0", raw: bool = False) -> str:
         """
         An xterm whose keyboard input goes to a file (C{cat > FILE}), focused;
+        RAW puts its terminal in raw mode first, so the file holds every
+        byte the keys sent (control keys, BackSpace) rather than edited lines.
         @return: the file's path.
         """
         path = os.path.abspath(self.mktemp())
         open(path, "wb").close()
-        self.spawn(["xterm", "-u8", "-geometry", geometry, "-e", "sh", "-c", f"cat > '{path}'"])
+        command = f"cat > '{path}'"
+        if raw:
+            command = "stty raw -echo; " + command
+        self.spawn(["xterm", "-u8", "-geometry", geometry, "-e", "sh", "-c", command])
         await self.waitForWindow("XTerm")
         return path
 
