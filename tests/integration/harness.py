@@ -237,6 +237,20 @@ class DesktopTestCase(TestCase):
         self.assertEqual(self.pressedKeycodes(), [])
         self.assertEqual(self.pointerMask() & buttons, 0)
 
+    async def assertNothingPressedSoon(self, seconds: float = 2) -> None:
+        """
+        L{assertNothingPressed} once pending releases are through: openbox
+        grabs buttons on the windows it manages synchronously, so the X
+        server may apply a click's release (already sent) up to a few
+        hundred milliseconds later (measured here: up to about 250 ms).
+        """
+        buttons = X.Button1Mask | X.Button2Mask | X.Button3Mask | X.Button4Mask | X.Button5Mask
+        for _ in range(int(seconds / 0.02)):
+            if self.pointerMask() & buttons == 0 and not self.pressedKeycodes():
+                break
+            await sleep(0.02)
+        self.assertNothingPressed()
+
     def assertSameImage(self, got: Image.Image, want: Image.Image) -> None:
         self.assertEqual(got.size, want.size)
         self.assertIsNone(ImageChops.difference(got.convert("RGB"), want).getbbox())

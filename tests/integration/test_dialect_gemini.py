@@ -129,7 +129,7 @@ class Landscape(GeminiTestCase):
         self.assertEqual([r.response for r in responses], [{"status": "ok"}] * 6)
         expected = "hello\nwörld 🙂\nX\nsearch query\n".encode()
         self.assertEqual(await self.waitForContent(path, expected), expected)
-        self.assertNothingPressed()
+        await self.assertNothingPressedSoon()
 
     async def test_typeTextAtKeys(self) -> None:
         """
@@ -145,7 +145,7 @@ class Landscape(GeminiTestCase):
         )
         data = await self.waitForContent(path, b"\x01\x7fab\rcd")
         self.assertIn(data, (b"\x01\x7fab\rcd", b"\x01\x08ab\rcd"))
-        self.assertNothingPressed()
+        await self.assertNothingPressedSoon()
 
     async def test_failureStopsTheTurn(self) -> None:
         """A browser-only call is an error response; the calls after it are not executed and do not run."""
