@@ -73,12 +73,14 @@ class FunctionCall:
     """
     One function call as received.
 
+    @ivar index: its index in the request's C{function_calls}.
     @ivar acknowledged: whether it needed a person's confirmation and got it.
     """
 
     name: str
     args: Any
     id: str | None = None
+    index: int = 0
     acknowledged: bool = False
 
     def safetyDecision(self) -> Any:
@@ -132,7 +134,7 @@ def parseItem(index: int, item: Any) -> FunctionCall | None:
         raise _invalidItem(index, f"function_call.name must be a non-empty string, got {typeName(name)}")
     if callId is not None and not isinstance(callId, str):
         raise _invalidItem(index, f"function_call.id must be a string, got {typeName(callId)}")
-    return FunctionCall(name, fc.get("args"), callId)
+    return FunctionCall(name, fc.get("args"), callId, index)
 
 
 def parseCalls(body: dict[str, Any]) -> list[FunctionCall]:
@@ -172,17 +174,17 @@ def parseConfirmed(value: Any) -> set[str]:
 class ConfirmationNeeded(APIError):
     """409: calls that need a person's confirmation, named in C{calls}."""
 
-    def __init__(self, pending: list[tuple[int, FunctionCall]]) -> None:
+    def __init__(self, pending: list[FunctionCall]) -> None:
         self.calls = []
         named = []
-        for index, call in pending:
-            entry: dict[str, Any] = {"index": index, "name": call.name}
+        for call in pending:
+            entry: dict[str, Any] = {"index": call.index, "name": call.name}
             if call.id is not None:
                 entry["id"] = call.id
             entry["explanation"] = call.explanation()
             self.calls.append(entry)
             label = f"{call.name} (id {call.id})" if call.id is not None else call.name
-            named.append(f"{label} at index {index}: {call.explanation() or 'no explanation given'}")
+            named.append(f"{label} at index {call.index}: {call.explanation() or 'no explanation given'}")
         super().__init__(
             409, "Safety confirmation needed.",
             "; ".join(named) + '. Ask the user; if they agree, send the same calls again with these '
@@ -200,13 +202,13 @@ def checkSafety(calls: Sequence[FunctionCall], confirmed: set[str]) -> None:
     @raise ConfirmationNeeded: if any such call is not confirmed.
     """
     pending = []
-    for index, call in enumerate(calls):
+    for call in calls:
         if call.decision() != REQUIRE_CONFIRMATION:
             continue
         if call.name in confirmed or (call.id is not None and call.id in confirmed):
             call.acknowledged = True
         else:
-            pending.append((index, call))
+            pending.append(call)
     if pending:
         raise ConfirmationNeeded(pending)
 

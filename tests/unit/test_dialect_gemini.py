@@ -396,13 +396,19 @@ class Safety(GeminiTestCase):
         """Nothing runs; the 409 names the call and its explanation."""
         code, out = self.post({"function_calls": [
             call("click", "safe", x=1, y=1),
+            {"text": "The checkbox needs a click."},
             call("click_at", "risky", x=60, y=100, safety_decision=CAPTCHA),
+            call("click", x=1, y=1, safety_decision={"decision": "REQUIRE_CONFIRMATION"}),
         ]})
         self.assertEqual(code, 409)
         self.assertEqual(out["message"], "Safety confirmation needed.")
-        self.assertIn("click_at (id risky) at index 1: I have encountered a CAPTCHA", out["detail"])
-        self.assertEqual(out["calls"], [{"index": 1, "name": "click_at", "id": "risky",
-                                         "explanation": CAPTCHA["explanation"]}])
+        self.assertTrue(out["detail"].startswith(
+            "click_at (id risky) at index 2: I have encountered a CAPTCHA challenge that requires interaction.; "
+            "click at index 3: no explanation given. Ask the user;"), out["detail"])
+        self.assertEqual(out["calls"], [
+            {"index": 2, "name": "click_at", "id": "risky", "explanation": CAPTCHA["explanation"]},
+            {"index": 3, "name": "click", "explanation": ""},
+        ])
         self.assertEqual(self.desktop.log, [])
 
     def test_confirmedRunsOnceWithAcknowledgement(self) -> None:
