@@ -69,6 +69,11 @@ _ALIASES: dict[str, str] = {
     # media
     "volumeup": "XF86AudioRaiseVolume", "volumedown": "XF86AudioLowerVolume",
     "mute": "XF86AudioMute",
+    # Playwright's names, as Gemini's computer-use reference implementation
+    # maps the model's keys (numeric keypad operators; ControlOrMeta)
+    "multiply": "KP_Multiply", "add": "KP_Add", "subtract": "KP_Subtract",
+    "decimal": "KP_Decimal", "divide": "KP_Divide", "separator": "KP_Separator",
+    "controlormeta": "Control_L",
 }
 for _n in range(1, 25):
     _ALIASES[f"f{_n}"] = f"F{_n}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from twisted.web import resource
 
 from agentdesktop.dialects import anthropic
+from agentdesktop.dialects.gemini import GeminiEndpoint
 from agentdesktop.dialects.openai import OpenAIDialect
 from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Tree
@@ -25,4 +26,5 @@ def vendorRoutes(state: ServiceState) -> dict[bytes, resource.Resource]:
     return {
         b"anthropic": anthropic.AnthropicEndpoint(state),
         b"openai": OpenAIDialect(state),
+        b"gemini": GeminiEndpoint(state),
     }

@@ -383,14 +383,19 @@ class DesktopTestCase(TestCase):
         )
         self.assertEqual(code, 0, err)
 
-    async def catTerminal(self, geometry: str = "120x20+0+0") -> str:
+    async def catTerminal(self, geometry: str = "120x20+0+0", raw: bool = False) -> str:
         """
         An xterm whose keyboard input goes to a file (C{cat > FILE}), focused;
+        RAW puts its terminal in raw mode first, so the file holds every
+        byte the keys sent (control keys, BackSpace) rather than edited lines.
         @return: the file's path.
         """
         path = os.path.abspath(self.mktemp())
         open(path, "wb").close()
-        self.spawn(["xterm", "-u8", "-geometry", geometry, "-e", "sh", "-c", f"cat > '{path}'"])
+        command = f"cat > '{path}'"
+        if raw:
+            command = "stty raw -echo; " + command
+        self.spawn(["xterm", "-u8", "-geometry", geometry, "-e", "sh", "-c", command])
         await self.waitForWindow("XTerm")
         return path
 
@@ -464,6 +469,20 @@ class DesktopTestCase(TestCase):
         buttons = X.Button1Mask | X.Button2Mask | X.Button3Mask | X.Button4Mask | X.Button5Mask
         self.assertEqual(self.pressedKeycodes(), [])
         self.assertEqual(self.pointerMask() & buttons, 0)
+
+    async def assertNothingPressedSoon(self, seconds: float = 2) -> None:
+        """
+        L{assertNothingPressed} once pending releases are through: openbox
+        grabs buttons on the windows it manages synchronously, so the X
+        server may apply a click's release (already sent) up to a few
+        hundred milliseconds later (measured here: up to about 250 ms).
+        """
+        buttons = X.Button1Mask | X.Button2Mask | X.Button3Mask | X.Button4Mask | X.Button5Mask
+        for _ in range(int(seconds / 0.02)):
+            if self.pointerMask() & buttons == 0 and not self.pressedKeycodes():
+                break
+            await sleep(0.02)
+        self.assertNothingPressed()
 
     def assertSameImage(self, got: Image.Image, want: Image.Image) -> None:
         self.assertEqual(got.size, want.size)

@@ -18,6 +18,9 @@ class KeyNames(SynchronousTestCase):
             "ctrl+a Delete": [["Control_L", "a"], ["Delete"]],
             "XF86AudioMute": [["XF86AudioMute"]], "KP_Add": [["KP_Add"]],
             "U1F642": [["U1F642"]], "é": [["U00E9"]], "-": [["minus"]],
+            "Multiply": [["KP_Multiply"]], "Add": [["KP_Add"]], "Subtract": [["KP_Subtract"]],
+            "Decimal": [["KP_Decimal"]], "Divide": [["KP_Divide"]], "Separator": [["KP_Separator"]],
+            "ControlOrMeta+A": [["Control_L", "a"]], "Control+A": [["Control_L", "a"]],
         }
         for text, expected in cases.items():
             self.assertEqual(parseKeys(text), expected, text)
