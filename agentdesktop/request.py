@@ -215,13 +215,17 @@ class ClipboardWrite:
 
 
 def decodeClipboardWrite(body: bytes) -> ClipboardWrite:
+    """The body of C{POST /clipboard}; see L{decodeClipboardWriteObject}."""
+    return decodeClipboardWriteObject(decodeObject(body))
+
+
+def decodeClipboardWriteObject(raw: dict[str, Any]) -> ClipboardWrite:
     """
     Decode C{{"text": "...", "selection": "clipboard" | "primary"}}.
 
     @raise APIError: 400 for a missing or non-string C{text}; 413 for text
         over L{MAX_CLIPBOARD_BYTES} in UTF-8.
     """
-    raw = decodeObject(body)
     if raw.get("text") is None:
         raise badRequest('Missing "text".', 'Send {"text": "..."}.')
     text = _str("text", raw["text"])
@@ -283,13 +287,17 @@ def _command(value: object) -> tuple[str, ...]:
 
 
 def decodeLaunch(body: bytes) -> LaunchRequest:
+    """The body of C{POST /launch}; see L{decodeLaunchObject}."""
+    return decodeLaunchObject(decodeObject(body))
+
+
+def decodeLaunchObject(raw: dict[str, Any]) -> LaunchRequest:
     """
     Decode C{{"command": [...], "wait_for_window": bool, "timeout_ms": n}}
     (plus C{scaled_width}/C{scaled_height} for the window's geometry).
 
     @raise APIError: 400 naming the field.
     """
-    raw = decodeObject(body)
     if raw.get("command") is None:
         raise badRequest('Missing "command".', 'Send {"command": ["program", "arg", ...]}.')
     fields: dict[str, Any] = {"command": _command(raw["command"])}
@@ -329,6 +337,7 @@ def decodeOpen(body: bytes) -> str:
 
 __all__ = [
     "MAX_BODY_BYTES", "APIError", "ActionRequest", "ClipboardWrite", "LaunchRequest",
-    "decodeAction", "decodeActionObject", "decodeClipboardWrite", "decodeLaunch", "decodeOpen",
+    "decodeAction", "decodeActionObject", "decodeClipboardWrite", "decodeClipboardWriteObject",
+    "decodeLaunch", "decodeLaunchObject", "decodeOpen",
     "decodeRecordingId", "decodeSelection",
 ]

@@ -2,7 +2,8 @@
 The MCP server's tools: the computer actions with the names models are
 trained on and Anthropic's argument names (translated by
 L{agentdesktop.dialects.anthropic.actionSteps}, the one translation the
-Anthropic dialect uses too), plus C{computer_batch}.  Coordinates are in the
+Anthropic dialect uses too), plus C{computer_batch}, and the tools beyond pixels of
+L{agentdesktop.mcp.desktoptools}.  Coordinates are in the
 recommended size (SPEC section 6), which the descriptions and a text item
 next to every image state.
 """
@@ -26,6 +27,7 @@ from agentdesktop.dialects.anthropic import (
 )
 from agentdesktop.dialects.base import Group, recommended
 from agentdesktop.errors import APIError
+from agentdesktop.mcp import desktoptools
 from agentdesktop.request import typeName
 from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import ensureDesktop
@@ -139,6 +141,7 @@ def toolList(declared: tuple[int, int], structured: bool) -> list[dict[str, Any]
                 "x": {"type": "integer"}, "y": {"type": "integer"}}}
         tools.append(tool)
     tools.append(_batchTool(space, properties))
+    tools += [tool.definition(name) for name, tool in desktoptools.catalogue(space).items()]
     return tools
 
 
@@ -239,6 +242,17 @@ def _result(calls: list[tuple[Any, Mapping[str, Any]]], outcomes: list[GroupOutc
     return result
 
 
+async def _runDesktopTool(
+    state: ServiceState, tool: desktoptools.DesktopTool, arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A section-15 tool's result: its text and structured content, or the error to fix."""
+    try:
+        text, structured = await tool.run(state, arguments)
+    except APIError as e:
+        return {"content": [_text(_message(e))], "isError": True}
+    return {"content": [_text(text)], "structuredContent": structured, "isError": False}
+
+
 async def callTool(
     state: ServiceState,
     name: str,
@@ -253,10 +267,13 @@ async def callTool(
 
     @raise UnknownTool: NAME names no tool.
     """
-    if name != BATCH and name not in actionNames():
+    desktopTool = desktoptools.catalogue("").get(name)
+    if name != BATCH and name not in actionNames() and desktopTool is None:
         raise UnknownTool(name)
     if state.recorder is not None:
         state.recorder.activity()
+    if desktopTool is not None:
+        return await _runDesktopTool(state, desktopTool, arguments)
     try:
         info = await ensureDesktop(state)
         space = Space(info.size, recommended(info))

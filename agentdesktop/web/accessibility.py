@@ -34,6 +34,7 @@ from agentdesktop.errors import (
     decodeError,
 )
 from agentdesktop.interfaces import AccessibleNode, DesktopInfo
+from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
 
 T = TypeVar("T")
@@ -120,9 +121,16 @@ class AccessibilityEndpoint(Endpoint):
         depth = _depth(call)
         width = queryInt(call, "scaled_width", MAX_DECLARED)
         height = queryInt(call, "scaled_height", MAX_DECLARED)
-        info = await ensureDesktop(self.state)
-        node = await guard(self.state.desktop.accessibilityTree(window, depth, None))
-        return _answer(node, info, width, height)
+        return await accessibilityTree(self.state, window, depth, width, height)
+
+
+async def accessibilityTree(
+    state: ServiceState, window: int | None, depth: int, width: int | None, height: int | None
+) -> Any:
+    """WINDOW's tree (the desktop's when C{None}), bounds in the declared space."""
+    info = await ensureDesktop(state)
+    node = await guard(state.desktop.accessibilityTree(window, depth, None))
+    return _answer(node, info, width, height)
 
 
 class NodeEndpoint(Endpoint):

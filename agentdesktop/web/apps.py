@@ -11,7 +11,8 @@ from typing import Any
 from agentdesktop import geometry
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import Launched
-from agentdesktop.request import decodeLaunch, decodeOpen
+from agentdesktop.request import LaunchRequest, decodeLaunch, decodeOpen
+from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
 from agentdesktop.web.windows import windowJSON
 
@@ -42,26 +43,25 @@ class LaunchEndpoint(Endpoint):
 
     async def handle_POST(self, call: Call) -> Any:
         call.action = "launch"
-        request = decodeLaunch(call.body())
-        info = await ensureDesktop(self.state)
-        # Not while a person holds control; no input lock, as the wait for a
-        # window may be long.
-        self.state.runner.checkInput()
-        try:
-            result = await self.state.desktop.launch(
-                request.command, request.waitForWindow, request.timeoutMs
-            )
-        except ValueError as e:
-            raise APIError(400, f'Cannot launch "{request.command[0]}".', str(e)) from None
-        except DesktopError as e:
-            raise APIError(500, "Failed to launch.", str(e)) from None
-        window = None
-        if result.window is not None:
-            declared = geometry.declaredSize(
-                info.size, request.scaled_width, request.scaled_height
-            )
-            window = windowJSON(result.window, info.size, declared)
-        return {"pid": result.process.pid, "window": window}
+        return await launch(self.state, decodeLaunch(call.body()))
+
+
+async def launch(state: ServiceState, request: LaunchRequest) -> dict[str, Any]:
+    """C{{"pid", "window"}}: refused while a person holds control."""
+    info = await ensureDesktop(state)
+    # No input lock: the wait for a window may be long.
+    state.runner.checkInput()
+    try:
+        result = await state.desktop.launch(request.command, request.waitForWindow, request.timeoutMs)
+    except ValueError as e:
+        raise APIError(400, f'Cannot launch "{request.command[0]}".', str(e)) from None
+    except DesktopError as e:
+        raise APIError(500, "Failed to launch.", str(e)) from None
+    window = None
+    if result.window is not None:
+        declared = geometry.declaredSize(info.size, request.scaled_width, request.scaled_height)
+        window = windowJSON(result.window, info.size, declared)
+    return {"pid": result.process.pid, "window": window}
 
 
 class OpenEndpoint(Endpoint):

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from agentdesktop.errors import APIError, DesktopError
-from agentdesktop.request import decodeClipboardWrite, decodeSelection
+from agentdesktop.request import ClipboardWrite, decodeClipboardWrite, decodeSelection
+from agentdesktop.state import ServiceState
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
 
 
@@ -17,28 +18,36 @@ class ClipboardEndpoint(Endpoint):
 
     async def handle_GET(self, call: Call) -> Any:
         call.action = "clipboard/read"
-        selection = decodeSelection(call.arg("selection"))
-        await ensureDesktop(self.state)
-        try:
-            text = await self.state.desktop.readClipboard(selection)
-        except DesktopError as e:
-            raise APIError(500, "Failed to read clipboard.", str(e)) from None
-        return {"text": text}
+        return await readClipboard(self.state, decodeSelection(call.arg("selection")))
 
     async def handle_POST(self, call: Call) -> Any:
         call.action = "clipboard/write"
-        request = decodeClipboardWrite(call.body())
-        await ensureDesktop(self.state)
-        try:
-            # What a person copies is theirs while they hold control.
-            async with self.state.runner.exclusive():
-                await self.state.desktop.writeClipboard(request.selection, request.text)
-        except ValueError as e:
-            raise APIError(400, "Invalid clipboard text.", str(e)) from None
-        except DesktopError as e:
-            raise APIError(500, "Failed to set clipboard.", str(e)) from None
-        return {
-            "message": "Clipboard set.",
-            "selection": request.selection,
-            "bytes": len(request.text.encode("utf-8")),
-        }
+        return await writeClipboard(self.state, decodeClipboardWrite(call.body()))
+
+
+async def readClipboard(state: ServiceState, selection: str) -> dict[str, Any]:
+    """C{{"text"}} of SELECTION (C{None} when nobody owns it)."""
+    await ensureDesktop(state)
+    try:
+        text = await state.desktop.readClipboard(selection)
+    except DesktopError as e:
+        raise APIError(500, "Failed to read clipboard.", str(e)) from None
+    return {"text": text}
+
+
+async def writeClipboard(state: ServiceState, request: ClipboardWrite) -> dict[str, Any]:
+    """Own the selection with the text: agent input (the lease applies)."""
+    await ensureDesktop(state)
+    try:
+        # What a person copies is theirs while they hold control.
+        async with state.runner.exclusive():
+            await state.desktop.writeClipboard(request.selection, request.text)
+    except ValueError as e:
+        raise APIError(400, "Invalid clipboard text.", str(e)) from None
+    except DesktopError as e:
+        raise APIError(500, "Failed to set clipboard.", str(e)) from None
+    return {
+        "message": "Clipboard set.",
+        "selection": request.selection,
+        "bytes": len(request.text.encode("utf-8")),
+    }

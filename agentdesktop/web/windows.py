@@ -96,14 +96,22 @@ class WindowVerbEndpoint(_Branch):
     async def handle_POST(self, call: Call) -> Any:
         call.action = f"windows/{self.verb}"
         native, declared = await _space(self.state, call)
-        try:
-            async with self.state.runner.exclusive():
-                after = await self.state.desktop.windowAction(self.windowId, self.verb)
-        except UnknownWindow:
-            raise _unknown(self.windowId) from None
-        except DesktopError as e:
-            raise APIError(500, "Window action failed.", str(e)) from None
-        return {"window": None if after is None else windowJSON(after, native, declared)}
+        return await windowVerb(self.state, self.windowId, self.verb, native, declared)
+
+
+async def windowVerb(
+    state: ServiceState, windowId: int, verb: str, native: tuple[int, int],
+    declared: tuple[int, int],
+) -> dict[str, Any]:
+    """C{{"window": <after> | None}}: agent input (the lease applies)."""
+    try:
+        async with state.runner.exclusive():
+            after = await state.desktop.windowAction(windowId, verb)
+    except UnknownWindow:
+        raise _unknown(windowId) from None
+    except DesktopError as e:
+        raise APIError(500, "Window action failed.", str(e)) from None
+    return {"window": None if after is None else windowJSON(after, native, declared)}
 
 
 class WindowEndpoint(_Branch):
@@ -149,4 +157,11 @@ class WindowsEndpoint(_Branch):
     async def handle_GET(self, call: Call) -> Any:
         call.action = "windows/list"
         native, declared = await _space(self.state, call)
-        return {"windows": [windowJSON(w, native, declared) for w in await _list(self.state)]}
+        return await listWindows(self.state, native, declared)
+
+
+async def listWindows(
+    state: ServiceState, native: tuple[int, int], declared: tuple[int, int]
+) -> dict[str, Any]:
+    """C{{"windows": [...]}}, rectangles in DECLARED space."""
+    return {"windows": [windowJSON(w, native, declared) for w in await _list(state)]}

@@ -157,3 +157,42 @@ class OfficialClient(DesktopTestCase):
         here = f"http://127.0.0.1:{self.port}"
         code, out = await self.request("POST", "mcp", ping, {**auth, "Origin": here})
         self.assertEqual((code, out), (200, {"jsonrpc": "2.0", "id": 1, "result": {}}))
+
+
+async def beyondPixels(url: str) -> dict[str, Any]:
+    """The section 15 tools through the SDK client; runs in asyncio."""
+    seen: dict[str, Any] = {}
+    async with Client(streamable_http_client(url)) as client:
+        seen["write"] = await client.call_tool("write_clipboard", {"text": "from mcp 🙂"})
+        seen["read"] = await client.call_tool("read_clipboard", {})
+        seen["launch"] = await client.call_tool(
+            "launch", {"command": ["xterm", "-T", "mcp-launched"], "timeout_ms": 15000})
+        seen["windows"] = await client.call_tool("list_windows", {})
+        window = seen["launch"].structured_content["window"]["id"]
+        seen["focus"] = await client.call_tool("focus_window", {"id": window})
+        seen["missing"] = await client.call_tool("focus_window", {"id": 7})
+    return seen
+
+
+class BeyondPixelsTools(DesktopTestCase):
+    geometry = (1920, 1080)
+
+    async def test_clipboardLaunchWindows(self) -> None:
+        await self.startDesktop()
+        seen = await self.inAsyncio(beyondPixels(self.base + "mcp"))
+        self.assertFalse(seen["write"].is_error, seen["write"])
+        # What another X client pastes is what the tool put there.
+        pasted = await self.tool("xclip", "-o", "-selection", "clipboard")
+        self.assertEqual(pasted.decode("utf-8"), "from mcp 🙂")
+        self.assertEqual(seen["read"].structured_content, {"text": "from mcp 🙂"})
+        launched = seen["launch"].structured_content
+        self.assertEqual(launched["window"]["title"], "mcp-launched")
+        titles = [w["title"] for w in seen["windows"].structured_content["windows"]]
+        self.assertIn("mcp-launched", titles)
+        # The window's rectangle is in the 1280x720 space the model sees.
+        self.assertLessEqual(launched["window"]["x"] + launched["window"]["width"], 1280)
+        self.assertTrue(seen["focus"].structured_content["window"]["focused"])
+        active = await self.tool("xprop", "-root", "_NET_ACTIVE_WINDOW")
+        self.assertIn(hex(launched["window"]["id"]), active.decode())
+        self.assertTrue(seen["missing"].is_error)
+        self.assertIn("Window not found.", seen["missing"].content[0].text)

@@ -25,7 +25,9 @@ URL = "http://localhost:8790/api/v0/desktop/mcp"
 CLIENT = {"capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
 NAMES = {"screenshot", "zoom", "left_click", "right_click", "middle_click", "double_click",
          "triple_click", "left_click_drag", "mouse_move", "left_mouse_down", "left_mouse_up",
-         "cursor_position", "scroll", "type", "key", "hold_key", "wait", "computer_batch"}
+         "cursor_position", "scroll", "type", "key", "hold_key", "wait", "computer_batch",
+         "read_clipboard", "write_clipboard", "list_windows", "focus_window", "launch",
+         "accessibility_tree"}
 
 
 class MCPTestCase(SynchronousTestCase):
@@ -349,3 +351,76 @@ class Batch(MCPTestCase):
         self.assertIn("actions[1] (left_click): coordinate (5000, 0) is outside", texts[1])
         self.assertEqual(texts[2], "Not run, after the failure: actions[2:] (type, fly).")
         self.assertEqual(self.desktop.typed, "a")
+
+
+class BeyondPixelsTools(MCPTestCase):
+    """The section 15 tools, through the same operations as their routes."""
+
+    def window(self, windowId: int, **changes: Any) -> Any:
+        from agentdesktop.interfaces import WindowInfo
+
+        fields = dict(id=windowId, title=f"w{windowId}", windowClass="XTerm", pid=7, x=300, y=150,
+                      width=600, height=300, focused=False, minimized=False, maximized=False)
+        fields.update(changes)
+        return WindowInfo(**fields)
+
+    def test_clipboard(self) -> None:
+        self.assertEqual(self.text("read_clipboard"), "(nobody owns the selection)")
+        self.assertIn("6 bytes", self.text("write_clipboard", text="héll!"))
+        self.assertEqual(self.desktop.clipboard, {"clipboard": "héll!"})
+        result = self.call("read_clipboard")
+        self.assertEqual(result.structured_content, {"text": "héll!"})
+        self.assertTrue(self.call("write_clipboard", text=5).is_error)
+        bad = self.call("read_clipboard", selection="secondary")
+        self.assertTrue(bad.is_error)
+        self.assertIn("selection", bad.content[0].text)
+
+    def test_windowsInTheRecommendedSpace(self) -> None:
+        self.desktop.windowList = [self.window(11), self.window(12, focused=True)]
+        result = self.call("list_windows")
+        listed = result.structured_content["windows"]
+        # Native 1920x1080 -> 1280x720: (300, 150, 600, 300) -> (200, 100, 400, 200).
+        self.assertEqual([(w["id"], w["x"], w["y"], w["width"], w["height"]) for w in listed],
+                         [(11, 200, 100, 400, 200), (12, 200, 100, 400, 200)])
+        self.assertEqual(json.loads(result.content[0].text), result.structured_content)
+        focused = self.call("focus_window", id=11).structured_content["window"]
+        self.assertTrue(focused["focused"])
+        missing = self.call("focus_window", id=99)
+        self.assertTrue(missing.is_error)
+        self.assertIn("Window not found.", missing.content[0].text)
+        self.assertTrue(self.call("focus_window", id="11").is_error)
+
+    def test_launch(self) -> None:
+        out = self.call("launch", command=["xterm", "-T", "t"]).structured_content
+        self.assertEqual(self.desktop.launched()[0].command, ("xterm", "-T", "t"))
+        self.assertEqual((out["window"]["width"], out["window"]["height"]), (427, 320))
+        self.desktop.missingPrograms.add("nosuch")
+        refused = self.call("launch", command=["nosuch"])
+        self.assertTrue(refused.is_error)
+        self.assertIn("nosuch", refused.content[0].text)
+        self.assertTrue(self.call("launch", command="xterm").is_error)
+
+    def test_accessibilityTree(self) -> None:
+        from agentdesktop.interfaces import AccessibleNode
+
+        button = AccessibleNode("1.2-3", "push button", "OK", ("focusable",), (960, 540, 96, 54),
+                                ("click",))
+        self.desktop.accessibleWindows[5] = AccessibleNode("1.2-1", "frame", "Dialog", (),
+                                                           (900, 500, 300, 200), (), (button,))
+        tree = self.call("accessibility_tree", window=5).structured_content
+        [found] = tree["children"]
+        self.assertEqual((found["role"], found["name"]), ("push button", "OK"))
+        self.assertEqual(found["bounds"], [640, 360, 64, 36])
+        self.assertTrue(self.call("accessibility_tree", window=6).is_error)
+
+    def test_leaseRefusesActingTools(self) -> None:
+        self.desktop.windowList = [self.window(11)]
+        self.state.control.take("alice")
+        for name, args in (("write_clipboard", {"text": "x"}), ("focus_window", {"id": 11}),
+                           ("launch", {"command": ["xterm"]})):
+            result = self.call(name, **args)
+            self.assertTrue(result.is_error, name)
+            self.assertEqual(result.content[0].text, "A person is controlling the desktop.", name)
+        self.assertEqual(self.desktop.clipboard, {})
+        self.assertEqual(self.desktop.launched(), [])
+        self.assertFalse(self.call("read_clipboard").is_error)
