@@ -72,6 +72,8 @@ class FakeDesktop:
         manager would.
     @ivar missingPrograms: program names that L{launch} does not find.
     @ivar running_: what L{launched} answers.
+    @ivar restarted: the L{IDesktop.restarted} hooks; L{crash} makes the
+        next start a restart.
     """
 
     def __init__(self, width: int = 1920, height: int = 1080) -> None:
@@ -96,6 +98,13 @@ class FakeDesktop:
         self.running_: list[Launched] = []
         self.nextPid = 1000
         self.env = {"HOME": "/nonexistent/home"}
+        self.restarted: list[Callable[[str], None]] = []
+        self.crashed = False
+
+    def crash(self) -> None:
+        """The desktop dies: the next L{start} starts a fresh one."""
+        self.running = False
+        self.crashed = True
 
     def _call(self, name: str, *args: Any) -> None:
         self.log.append((name, args))
@@ -110,6 +119,10 @@ class FakeDesktop:
         return defer.succeed(None)
 
     def start(self) -> defer.Deferred[DesktopInfo]:
+        if self.crashed:
+            self.crashed = False
+            for hook in list(self.restarted):
+                hook("desktop")
         if "start" in self.failing:
             return defer.fail(DesktopError("Xvnc exited before its display was ready"))
         self.running = True
@@ -381,9 +394,11 @@ class FakeRecorder:
     @ivar results: id -> the L{RecordingResult} (or L{APIError}) C{stop}
         gives; an id not in it is 404.
     @ivar activities: how many times C{activity} was called.
+    @ivar active: the ids started and not stopped since.
     """
 
     def __init__(self) -> None:
+        self.active: set[str] = set()
         self.started: list[str] = []
         self.failStart: dict[str, APIError] = {}
         self.results: dict[str, RecordingResult | APIError] = {}
@@ -394,9 +409,11 @@ class FakeRecorder:
         self.started.append(recordingId)
         if recordingId in self.failStart:
             return defer.fail(self.failStart[recordingId])
+        self.active.add(recordingId)
         return defer.succeed(None)
 
     def stop(self, recordingId: str) -> defer.Deferred[RecordingResult]:
+        self.active.discard(recordingId)
         result = self.results.get(recordingId)
         if result is None:
             return defer.fail(APIError(404, "Recording not found.", "unknown recording ID"))
@@ -407,8 +424,12 @@ class FakeRecorder:
     def activity(self) -> None:
         self.activities += 1
 
+    def activeCount(self) -> int:
+        return len(self.active)
+
     def close(self) -> defer.Deferred[None]:
         self.closed = True
+        self.active.clear()
         return defer.succeed(None)
 
 
