@@ -12,6 +12,7 @@ against it (as C{treq.testing} is for treq):
   - L{FakeXConnections} answers L{agentdesktop.x11.desktop.X11Desktop}'s
     own X calls (screen size, window manager, releasing keys) without an X
     server.
+  - L{sample} reads one value of a service's metrics.
 
 Nothing here imports python-xlib or Pillow.
 """
@@ -50,7 +51,16 @@ from agentdesktop.interfaces import (
     Settled,
     WindowInfo,
 )
+from agentdesktop.metrics import Metrics
 from agentdesktop.programs import checkOpenTarget
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
+    """
+    The value of the sample NAME (e.g. C{agentdesktop_actions_total}) with
+    LABELS in METRICS' registry, or C{None} when there is none.
+    """
+    return metrics.registry.get_sample_value(name, labels)
 
 
 @implementer(IDesktop)

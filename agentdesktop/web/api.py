@@ -7,15 +7,100 @@ from __future__ import annotations
 from typing import Any
 
 from agentdesktop import __version__, geometry
-from agentdesktop.actions import Space, prepare
-from agentdesktop.actions.batch import observe, prepareBatch
+from agentdesktop.actions import Space, names, prepare
+from agentdesktop.actions.batch import MAX_ITEMS, MAX_SETTLE_MS, MAX_TIMEOUT_MS, observe, prepareBatch
 from agentdesktop.actions.table import ignoredFields
-from agentdesktop.request import decodeAction, decodeObject
+from agentdesktop.request import MAX_PATH_POINTS, decodeAction, decodeObject
+from agentdesktop.web.apischema import (
+    CONTROLLED,
+    IGNORED,
+    IMAGE_FIELDS,
+    START_FAILED,
+    Operation,
+    Response,
+    boolean,
+    component,
+    integer,
+    nullable,
+    obj,
+    pair,
+    string,
+)
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
+
+FORMAT = string("Image format, in any case (jpg means jpeg).", enum=["png", "jpeg", "jpg", "webp"])
+QUALITY = integer("JPEG and WebP quality (default 80).", minimum=1, maximum=100)
+DECLARED = integer("The declared (model) space on this axis; 0 or less: the native size.",
+                   maximum=65535)
+
+ACTION = component("ActionRequest", obj({
+    "action": string("The action's name.", enum=names()),
+    "coordinate": pair("[x, y] in declared space."),
+    "start_coordinate": pair("left_click_drag: where the drag starts."),
+    "text": string("Keys (key, key_down, key_up, hold_key), text (type), or modifier keys held "
+                   "during pointer actions, e.g. ctrl+shift."),
+    "key": string("Modifier keys held during pointer actions when text is empty."),
+    "repeat": integer("key: press the whole sequence this many times.", minimum=1, maximum=100),
+    "path": {"type": "array", "items": pair("[x, y]"), "minItems": 2, "maxItems": MAX_PATH_POINTS,
+             "description": "left_click_drag: the points to drag through."},
+    "duration": integer("hold_key, wait: milliseconds.", minimum=0, maximum=60000),
+    "scroll_direction": string(enum=["up", "down", "left", "right"]),
+    "scroll_amount": integer("Wheel clicks.", minimum=0, maximum=1000),
+    "scaled_width": DECLARED,
+    "scaled_height": DECLARED,
+    "region": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4,
+               "description": "zoom: [x0, y0, x1, y1] in declared space, right and bottom "
+                              "exclusive."},
+    "format": FORMAT,
+    "quality": QUALITY,
+}, ["action"], description="One action (docs/api.md lists what each reads). Keys an action does "
+                           "not read are ignored and named in X-Agentdesktop-Ignored-Fields."))
+
+ACTION_RESULT = component("ActionResult", obj(
+    {"output": string("e.g. left_click action performed, or x=640,y=360."), **IMAGE_FIELDS},
+    ["output"], closed=True,
+))
+
+BATCH_ENTRY = component("BatchResult", {"anyOf": [
+    obj({"status": {"const": 200}, "output": string(), **IMAGE_FIELDS}, ["status", "output"],
+        closed=True),
+    obj({"status": integer(enum=[409, 500]), "message": string(), "detail": string()},
+        ["status", "message"], closed=True),
+]})
+
+OBSERVE = component("Observe", obj({
+    "screenshot": boolean("Take a screenshot once settled (default true)."),
+    "format": FORMAT,
+    "quality": QUALITY,
+    "settle_ms": integer("The screen must not change for this long (default 150).",
+                         minimum=0, maximum=MAX_SETTLE_MS),
+    "timeout_ms": integer("But wait no longer than this (default 2000).",
+                          minimum=0, maximum=MAX_TIMEOUT_MS),
+}))
+
+OBSERVATION = component("Observation", obj({
+    "settled": boolean("Whether the screen stopped changing before timeout_ms."),
+    "waited_ms": integer("From the end of the last item."),
+    **IMAGE_FIELDS,
+    "status": integer("Present (500) when the screenshot failed.", enum=[500]),
+    "message": string(),
+    "detail": string(),
+}, ["settled", "waited_ms"], closed=True))
 
 
 class ActionEndpoint(Endpoint):
     """C{POST /action}: one action, in the order SPEC section 5 gives."""
+
+    api = {"POST": Operation(
+        "action", "Perform one input, screenshot or zoom action", tags=["actions"],
+        body=ACTION,
+        responses={
+            200: Response("Done.", ACTION_RESULT, headers=IGNORED),
+            409: CONTROLLED,
+            500: "The action failed (message names it, detail has the tool's error), or "
+                 + START_FAILED,
+        },
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         if self.state.recorder is not None:
@@ -34,6 +119,25 @@ class BatchEndpoint(Endpoint):
     C{POST /batch}: validate every item, run them under one input lock,
     stop at the first failure, then observe the settled screen.
     """
+
+    api = {"POST": Operation(
+        "batch", "Several actions in one request, then one observation", tags=["actions"],
+        body=obj({
+            "actions": {"type": "array", "items": ACTION, "minItems": 1, "maxItems": MAX_ITEMS},
+            "scaled_width": DECLARED,
+            "scaled_height": DECLARED,
+            "observe": OBSERVE,
+        }, ["actions"]),
+        responses={
+            200: Response("The items that ran (the batch stops at the first failure).", obj({
+                "results": {"type": "array", "items": BATCH_ENTRY},
+                "failed_index": nullable(integer(minimum=0)),
+                "observation": OBSERVATION,
+            }, ["results", "failed_index"], closed=True), headers=IGNORED),
+            409: CONTROLLED + " Nothing ran.",
+            500: START_FAILED,
+        },
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         if self.state.recorder is not None:
@@ -59,6 +163,23 @@ class BatchEndpoint(Endpoint):
 
 class InfoEndpoint(Endpoint):
     """C{GET /info}: sizes, display and version."""
+
+    api = {"GET": Operation(
+        "info", "Screen size, recommended model size, X display", tags=["desktop"],
+        responses={
+            200: Response("The desktop.", obj({
+                "width": integer("Native width."),
+                "height": integer(),
+                "recommended_width": integer("The declared size to give a model."),
+                "recommended_height": integer(),
+                "display": string("The X display, e.g. :1."),
+                "xauthority": string("The path of its X authority file."),
+                "version": string(),
+            }, ["width", "height", "recommended_width", "recommended_height", "display",
+                "xauthority", "version"], closed=True)),
+            500: START_FAILED,
+        },
+    )}
 
     async def handle_GET(self, call: Call) -> Any:
         info = await ensureDesktop(self.state)
