@@ -194,11 +194,15 @@ class SupervisedProcess(protocol.ProcessProtocol):
             self, DETACH[0], [*DETACH, *argv], env=dict(env),
             childFDs=dict(self.childFDs), path=path,
         )
-        assert self.transport is not None
-        self.pid = self.transport.pid  # type: ignore[attr-defined]
+        assert self.pid is not None
         return self
 
     # -- ProcessProtocol
+
+    def connectionMade(self) -> None:
+        # A child that exits at once is reaped inside spawnProcess, and its
+        # transport forgets its pid then: note it now.
+        self.pid = self.transport.pid  # type: ignore[union-attr]
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD == 2:

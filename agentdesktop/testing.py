@@ -461,7 +461,9 @@ class FakeProcess:
         self.command = argv[argv.index("--") + 1:] if argv[:1] == ["setsid"] else argv
         self.env = env
         self.childFDs = childFDs
-        self.pid = reactor.nextPid
+        self.pid: int | None = reactor.nextPid
+        #: The pid it had (L{pid} is C{None} once it ended).
+        self.startPid = reactor.nextPid
         reactor.nextPid += 1
         self.written = b""
         self.signals: list[str] = []
@@ -486,10 +488,14 @@ class FakeProcess:
         self.proto.childDataReceived(fd, data)
 
     def end(self, reason: BaseException | None = None) -> None:
-        """The child exits (successfully unless REASON says otherwise)."""
+        """
+        The child exits (successfully unless REASON says otherwise); like
+        Twisted's process transports, this one forgets its pid then.
+        """
         if self.ended:
             return
         self.ended = True
+        self.pid = None
         self.proto.processEnded(Failure(reason or error.ProcessDone(0)))
 
 
