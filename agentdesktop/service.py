@@ -89,24 +89,25 @@ def makeState(
         return defer.Deferred.fromCoroutine(runner.releaseAll())
 
     control.changed.append(releaseAll)
-    instrument(metrics, desktop, control, recorder)
-    return ServiceState(
+    state = ServiceState(
         desktop, runner, control, TicketBook(clock), Sessions(clock), token, recorder,
         viewerInput=viewerInput, allowTokenInURL=allowTokenInURL, metrics=metrics,
         metricsWithoutAuth=metricsWithoutAuth,
     )
+    instrument(state)
+    return state
 
 
-def instrument(
-    metrics: Metrics, desktop: IDesktop, control: ControlLease, recorder: IRecorder | None
-) -> None:
+def instrument(state: ServiceState) -> None:
     """
-    Connect METRICS to what reports through hooks (the desktop's restarts,
-    the lease's hand-overs) or is read when scraped (the lease's state, the
-    active recordings).
+    Connect the state's metrics to what reports through hooks (the
+    desktop's restarts, the lease's hand-overs) or is read when scraped
+    (the lease's state, the recorder's active recordings).
     """
-    desktop.restarted.append(metrics.desktopRestarted)
+    metrics, control = state.metrics, state.control
+    state.desktop.restarted.append(metrics.desktopRestarted)
     control.changed.append(lambda: metrics.controlChanged(control.held))
     metrics.controlHeld.set_function(lambda: 1.0 if control.held else 0.0)
-    if recorder is not None:
-        metrics.recordingsActive.set_function(lambda: float(recorder.activeCount()))
+    metrics.recordingsActive.set_function(
+        lambda: float(state.recorder.activeCount()) if state.recorder is not None else 0.0
+    )

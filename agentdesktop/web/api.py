@@ -9,7 +9,7 @@ from typing import Any
 from agentdesktop import __version__, geometry
 from agentdesktop.actions import Space, names, prepare
 from agentdesktop.actions.batch import MAX_ITEMS, MAX_SETTLE_MS, MAX_TIMEOUT_MS, observe, prepareBatch
-from agentdesktop.actions.table import ignoredFields
+from agentdesktop.actions.table import fieldsOf, ignoredFields
 from agentdesktop.request import MAX_PATH_POINTS, decodeAction, decodeObject
 from agentdesktop.web.apischema import (
     CONTROLLED,
@@ -18,6 +18,7 @@ from agentdesktop.web.apischema import (
     START_FAILED,
     Operation,
     Response,
+    Schema,
     boolean,
     component,
     integer,
@@ -33,28 +34,69 @@ QUALITY = integer("JPEG and WebP quality (default 80).", minimum=1, maximum=100)
 DECLARED = integer("The declared (model) space on this axis; 0 or less: the native size.",
                    maximum=65535)
 
-ACTION = component("ActionRequest", obj({
-    "action": string("The action's name.", enum=names()),
+#: Each request field's schema (an action reads the ones the action table
+#: lists for it).
+FIELDS: dict[str, Schema] = {
     "coordinate": pair("[x, y] in declared space."),
-    "start_coordinate": pair("left_click_drag: where the drag starts."),
-    "text": string("Keys (key, key_down, key_up, hold_key), text (type), or modifier keys held "
-                   "during pointer actions, e.g. ctrl+shift."),
-    "key": string("Modifier keys held during pointer actions when text is empty."),
-    "repeat": integer("key: press the whole sequence this many times.", minimum=1, maximum=100),
+    "start_coordinate": pair("Where the drag starts."),
+    "text": string("Modifier keys held during the action, e.g. shift or ctrl+alt.",
+                   examples=["shift"]),
+    "key": string("Modifier keys held during the action when text is empty."),
+    "repeat": integer("Press the whole sequence this many times.", minimum=1, maximum=100),
     "path": {"type": "array", "items": pair("[x, y]"), "minItems": 2, "maxItems": MAX_PATH_POINTS,
-             "description": "left_click_drag: the points to drag through."},
-    "duration": integer("hold_key, wait: milliseconds.", minimum=0, maximum=60000),
-    "scroll_direction": string(enum=["up", "down", "left", "right"]),
-    "scroll_amount": integer("Wheel clicks.", minimum=0, maximum=1000),
+             "description": "The points to drag through."},
+    "duration": integer("Milliseconds.", minimum=0, maximum=60000),
+    "scroll_direction": string("Default down.", enum=["up", "down", "left", "right"]),
+    "scroll_amount": integer("Wheel clicks (default 3).", minimum=0, maximum=1000),
     "scaled_width": DECLARED,
     "scaled_height": DECLARED,
     "region": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4,
-               "description": "zoom: [x0, y0, x1, y1] in declared space, right and bottom "
-                              "exclusive."},
+               "description": "[x0, y0, x1, y1] in declared space, right and bottom exclusive."},
     "format": FORMAT,
     "quality": QUALITY,
-}, ["action"], description="One action (docs/api.md lists what each reads). Keys an action does "
-                           "not read are ignored and named in X-Agentdesktop-Ignored-Fields."))
+}
+
+KEYS = string("Key combinations: X keysyms or common names joined with +, several separated "
+              "by spaces.", examples=["ctrl+shift+t", "Return", "alt+F4"])
+
+#: What some actions read differently from L{FIELDS}.
+OWN_FIELDS: dict[str, dict[str, Schema]] = {
+    **{name: {"text": KEYS} for name in ("key", "key_down", "key_up", "hold_key")},
+    "type": {"text": string("The text, exactly (Unicode included); newline and tab press "
+                            "Return and Tab, other control characters are refused.",
+                            pattern="^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$",
+                            examples=["héllo wörld 🙂"])},
+}
+
+#: The fields each action needs (several lists: either set); a unit test
+#: checks every other action runs without any.
+NEEDS: dict[str, list[list[str]]] = {
+    **{name: [["text"]] for name in ("key", "key_down", "key_up", "hold_key", "type")},
+    **{name: [["coordinate"]] for name in (
+        "mouse_move", "left_click", "right_click", "middle_click", "double_click",
+        "triple_click", "back_click", "forward_click", "scroll")},
+    "left_click_drag": [["start_coordinate", "coordinate"], ["path"]],
+    "zoom": [["region"]],
+}
+
+
+def actionSchemas() -> list[Schema]:
+    """One schema per action (and way of giving it), from the action table."""
+    out = []
+    for name in names():
+        properties = {"action": {"const": name}}
+        for field in sorted(fieldsOf(name) - {"action"}):
+            properties[field] = OWN_FIELDS.get(name, {}).get(field, FIELDS[field])
+        for needed in NEEDS.get(name, [[]]):
+            out.append(obj(properties, ["action", *needed]))
+    return out
+
+
+ACTION = component("ActionRequest", {
+    "oneOf": actionSchemas(),
+    "description": "One action (docs/api.md says what each does). Fields an action does not "
+                   "read are ignored and named in the X-Agentdesktop-Ignored-Fields header.",
+})
 
 ACTION_RESULT = component("ActionResult", obj(
     {"output": string("e.g. left_click action performed, or x=640,y=360."), **IMAGE_FIELDS},
@@ -94,6 +136,8 @@ class ActionEndpoint(Endpoint):
     api = {"POST": Operation(
         "action", "Perform one input, screenshot or zoom action", tags=["actions"],
         body=ACTION,
+        example={"action": "left_click", "coordinate": [640, 360], "scaled_width": 1280,
+                 "scaled_height": 720},
         responses={
             200: Response("Done.", ACTION_RESULT, headers=IGNORED),
             409: CONTROLLED,
@@ -128,6 +172,10 @@ class BatchEndpoint(Endpoint):
             "scaled_height": DECLARED,
             "observe": OBSERVE,
         }, ["actions"]),
+        example={"actions": [{"action": "left_click", "coordinate": [640, 360]},
+                             {"action": "type", "text": "hello\n"},
+                             {"action": "key", "text": "ctrl+s"}],
+                 "scaled_width": 1280, "scaled_height": 720, "observe": {"settle_ms": 150}},
         responses={
             200: Response("The items that ran (the batch stops at the first failure).", obj({
                 "results": {"type": "array", "items": BATCH_ENTRY},

@@ -137,6 +137,7 @@ class Operation:
         adds the answers every route shares (401 where credentials are
         needed, 503 while shutting down, and for a JSON body 400 and 413).
     @ivar body: the JSON Schema of the JSON request body, or C{None}.
+    @ivar example: an example body.
     @ivar tags: the group it is listed under.
     """
 
@@ -146,6 +147,7 @@ class Operation:
     description: str = ""
     body: Schema | None = None
     bodyRequired: bool = True
+    example: Any = None
     query: Sequence[Param] = ()
     tags: Sequence[str] = ()
 

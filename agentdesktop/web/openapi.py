@@ -125,8 +125,10 @@ def operationJSON(op: Operation, endpoint: Endpoint, state: ServiceState) -> dic
     if op.query:
         out["parameters"] = [p.json() for p in op.query]
     if op.body is not None:
-        out["requestBody"] = {"required": op.bodyRequired,
-                              "content": {"application/json": {"schema": op.body}}}
+        media: dict[str, Any] = {"schema": op.body}
+        if op.example is not None:
+            media["example"] = op.example
+        out["requestBody"] = {"required": op.bodyRequired, "content": {"application/json": media}}
     out["responses"] = _responses(op, endpoint, state)
     security = _security(endpoint, state)
     if security is not None:

@@ -17,9 +17,11 @@ from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import resource, static
 
+from agentdesktop.actions import names
 from agentdesktop.interfaces import AccessibleNode, WindowInfo
 from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop, FakeRecorder
+from agentdesktop.web.api import NEEDS
 from agentdesktop.web.apischema import Operation, Response
 from agentdesktop.web.openapi import UndocumentedRoute, document, walk
 from agentdesktop.web.resource import Call, Endpoint
@@ -282,3 +284,39 @@ class AnswersMatchTheDocument(DocumentCase):
     def test_redirects(self) -> None:
         self.check("GET", "/", "/", None, 302)
         self.check("GET", "/api/v0/desktop", "/api/v0/desktop", None, 302)
+
+
+SAMPLES = {"text": "a", "coordinate": [1, 1], "start_coordinate": [0, 0], "path": [[0, 0], [2, 2]],
+           "region": [0, 0, 10, 10]}
+
+
+class ActionSchemas(DocumentCase):
+    """ActionRequest's per-action schemas say what each action of the table needs."""
+
+    token = None
+
+    def validator(self) -> Draft202012Validator:
+        schema = {"$ref": "#/components/schemas/ActionRequest", "components": self.doc["components"]}
+        return Draft202012Validator(schema)
+
+    def test_needsAreRight(self) -> None:
+        validator = self.validator()
+        for name in names():
+            needs = NEEDS.get(name, [[]])
+            for needed in needs:
+                body = {"action": name, **{f: SAMPLES[f] for f in needed}}
+                self.assertEqual([e.message for e in validator.iter_errors(body)], [], body)
+                d = self.treq.post(SITE + API + "action", data=json.dumps(body).encode())
+                self.treq.flush()
+                self.clock.advance(1)
+                self.treq.flush()
+                self.assertEqual(self.successResultOf(d).code, 200, body)
+                if needed:
+                    bare = {"action": name}
+                    self.assertFalse(validator.is_valid(bare), bare)
+                    self.assertEqual(self.request("POST", API + "action", bare)[0], 400, bare)
+
+    def test_dragOneWayOrTheOther(self) -> None:
+        both = {"action": "left_click_drag", **SAMPLES}
+        self.assertFalse(self.validator().is_valid(both))
+        self.assertEqual(self.request("POST", API + "action", both)[0], 400)
