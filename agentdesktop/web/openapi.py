@@ -44,7 +44,8 @@ class Route:
 def walk(node: resource.Resource, path: str = "", params: tuple[Param, ...] = ()) -> Iterator[Route]:
     """
     Every route under NODE (whose own path is PATH): L{Tree}s' children
-    and own paths, endpoints and the segments they declare below them.
+    and own paths, endpoints, their children and the segments they
+    declare below them.
 
     @raise UndocumentedRoute: for a resource that is neither.
     """
@@ -57,6 +58,8 @@ def walk(node: resource.Resource, path: str = "", params: tuple[Param, ...] = ()
     elif isinstance(node, Endpoint):
         if not (node.isLeaf and node.below):
             yield Route(path or "/", params, node)
+        for name, child in sorted(node.children.items()):
+            yield from walk(child, f"{path}/{name.decode('ascii')}", params)
         for name, segment in node.below.items():
             below = params + ((segment.param,) if segment.param is not None else ())
             if node.isLeaf:

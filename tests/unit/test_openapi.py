@@ -69,6 +69,13 @@ class Undeclared(Endpoint):
         return {}
 
 
+class Declared(Endpoint):
+    api = {"GET": Operation("declared", "Declared", responses={200: Response("ok")})}
+
+    async def handle_GET(self, call: Call) -> Any:
+        return {}
+
+
 class HalfDeclared(Endpoint):
     api = {"GET": Operation("half", "Half", responses={200: Response("ok")})}
 
@@ -183,6 +190,16 @@ class ForgottenDeclarations(DocumentCase):
         self.tree().putChild(b"files", static.Data(b"x", "text/plain"))
         e = self.assertRaises(UndocumentedRoute, list, walk(self.root))
         self.assertIn("/api/v0/desktop/files", str(e))
+
+    def test_routeBelowAnEndpoint(self) -> None:
+        """A vendor route with a child route (like /dialects/anthropic/tool)."""
+        parent = Declared(self.state)
+        parent.isLeaf = False
+        self.tree().children[b"dialects"].putChild(b"vendor", parent)
+        self.assertIn("/api/v0/desktop/dialects/vendor", document(self.root, self.state)["paths"])
+        parent.putChild(b"tool", Undeclared(self.state))
+        e = self.assertRaises(UndocumentedRoute, document, self.root, self.state)
+        self.assertIn("/api/v0/desktop/dialects/vendor/tool", str(e))
 
     def test_routeInANewTree(self) -> None:
         dialects = self.tree().children[b"dialects"]
