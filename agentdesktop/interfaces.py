@@ -168,6 +168,12 @@ class IDesktop(Interface):
 
     running = Attribute("C{True} while the desktop is up and usable.")
 
+    restarted = Attribute(
+        "A list of callables, each called with what the desktop restarted "
+        "after it died: C{\"desktop\"} (a fresh X server and everything on "
+        "it) or C{\"window_manager\"}.  Called when the restart begins."
+    )
+
     def start():
         """
         Make sure the desktop runs, starting it (or a fresh one after a
@@ -376,6 +382,9 @@ class IRecorder(Interface):
 
     def activity():
         """Note an C{/action} call: resets every idle timer."""
+
+    def activeCount():
+        """@return: C{int}, how many recordings are being recorded now."""
 
     def close():
         """

@@ -260,13 +260,18 @@ class SupervisedProcess(protocol.ProcessProtocol):
             self, DETACH[0], [*DETACH, *argv], env=dict(env),
             childFDs=dict(self.childFDs), path=path,
         )
-        assert self.transport is not None
-        self.pid = self.transport.pid  # type: ignore[attr-defined]
-        if isinstance(self.transport, _posixProcess.Process) and self.pid is not None:
-            groupSentinel().watch(self.pid)
+        assert self.pid is not None
         return self
 
     # -- ProcessProtocol
+
+    def connectionMade(self) -> None:
+        # A child that exits at once is reaped inside spawnProcess, and its
+        # transport forgets its pid then: note it now, and have the sentinel
+        # watch its group now, before processEnded can unwatch it.
+        self.pid = self.transport.pid  # type: ignore[union-attr]
+        if isinstance(self.transport, _posixProcess.Process) and self.pid is not None:
+            groupSentinel().watch(self.pid)
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD == 2:

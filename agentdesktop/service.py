@@ -14,6 +14,7 @@ from agentdesktop.actions import ActionRunner
 from agentdesktop.control import ControlLease
 from agentdesktop.errors import DesktopError
 from agentdesktop.interfaces import IDesktop, IRecorder
+from agentdesktop.metrics import Metrics
 from agentdesktop.state import WITH_CONTROL, ServiceState
 from agentdesktop.tickets import Sessions, TicketBook
 
@@ -73,20 +74,40 @@ def makeState(
     controlIdleTimeout: float = 60.0,
     viewerInput: str = WITH_CONTROL,
     allowTokenInURL: bool = False,
+    metricsWithoutAuth: bool = False,
 ) -> ServiceState:
     """
     The state of a service driving DESKTOP, timing holds, waits, the
-    control lease and tickets on CLOCK.
+    control lease and tickets on CLOCK, with its own metrics.
     """
+    metrics = Metrics()
     control = ControlLease(clock, controlIdleTimeout)
-    runner = ActionRunner(desktop, clock, control)
+    runner = ActionRunner(desktop, clock, control, metrics)
 
     def releaseAll() -> defer.Deferred[None]:
         # Whoever gets control starts with no key or button held.
         return defer.Deferred.fromCoroutine(runner.releaseAll())
 
     control.changed.append(releaseAll)
-    return ServiceState(
+    state = ServiceState(
         desktop, runner, control, TicketBook(clock), Sessions(clock), token, recorder,
-        viewerInput=viewerInput, allowTokenInURL=allowTokenInURL,
+        viewerInput=viewerInput, allowTokenInURL=allowTokenInURL, metrics=metrics,
+        metricsWithoutAuth=metricsWithoutAuth,
+    )
+    instrument(state)
+    return state
+
+
+def instrument(state: ServiceState) -> None:
+    """
+    Connect the state's metrics to what reports through hooks (the
+    desktop's restarts, the lease's hand-overs) or is read when scraped
+    (the lease's state, the recorder's active recordings).
+    """
+    metrics, control = state.metrics, state.control
+    state.desktop.restarted.append(metrics.desktopRestarted)
+    control.changed.append(lambda: metrics.controlChanged(control.held))
+    metrics.controlHeld.set_function(lambda: 1.0 if control.held else 0.0)
+    metrics.recordingsActive.set_function(
+        lambda: float(state.recorder.activeCount()) if state.recorder is not None else 0.0
     )

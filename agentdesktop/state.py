@@ -6,11 +6,12 @@ does not depend on how the service starts and stops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentdesktop.actions import ActionRunner
 from agentdesktop.control import ControlLease
 from agentdesktop.interfaces import IDesktop, IRecorder
+from agentdesktop.metrics import Metrics
 from agentdesktop.tickets import Sessions, TicketBook
 
 #: C{--viewer-input}: viewers may send input only while a person holds
@@ -36,6 +37,9 @@ class ServiceState:
     @ivar viewerInput: L{WITH_CONTROL} or L{ALWAYS} (C{--viewer-input}).
     @ivar allowTokenInURL: whether C{?token=} is accepted
         (C{--allow-token-in-url}).
+    @ivar metrics: the service's Prometheus metrics.
+    @ivar metricsWithoutAuth: whether C{/metrics} is open without the token
+        (C{--metrics-without-auth}).
     """
 
     desktop: IDesktop
@@ -48,6 +52,8 @@ class ServiceState:
     shuttingDown: bool = False
     viewerInput: str = WITH_CONTROL
     allowTokenInURL: bool = False
+    metrics: Metrics = field(default_factory=Metrics)
+    metricsWithoutAuth: bool = False
 
     def viewerMayInput(self, mayControl: bool) -> bool:
         """

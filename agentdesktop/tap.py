@@ -104,6 +104,8 @@ class Options(usage.Options):
         ["allow-token-in-url", None, "Accept the bearer token in URLs (?token=); prefer tickets."],
         ["vnc-listen-insecure", None,
          "Allow --vnc-listen on a non-loopback endpoint while a token is set (raw VNC has no auth)."],
+        ["metrics-without-auth", None,
+         "Serve GET /metrics without the bearer token (for a scraper on a trusted network)."],
     ]
 
     optParameters = [
@@ -242,6 +244,7 @@ def makeService(options: Options) -> IService:
         controlIdleTimeout=options["control-idle-timeout"],
         viewerInput=options["viewer-input"],
         allowTokenInURL=bool(options["allow-token-in-url"]),
+        metricsWithoutAuth=bool(options["metrics-without-auth"]),
     )
     svc = DesktopService(state)
     site = makeSite(makeRoot(state, reactor))

@@ -12,6 +12,7 @@ against it (as C{treq.testing} is for treq):
   - L{FakeXConnections} answers L{agentdesktop.x11.desktop.X11Desktop}'s
     own X calls (screen size, window manager, releasing keys) without an X
     server.
+  - L{sample} reads one value of a service's metrics.
 
 Nothing here imports python-xlib or Pillow.
 """
@@ -50,7 +51,16 @@ from agentdesktop.interfaces import (
     Settled,
     WindowInfo,
 )
+from agentdesktop.metrics import Metrics
 from agentdesktop.programs import checkOpenTarget
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
+    """
+    The value of the sample NAME (e.g. C{agentdesktop_actions_total}) with
+    LABELS in METRICS' registry, or C{None} when there is none.
+    """
+    return metrics.registry.get_sample_value(name, labels)
 
 
 @implementer(IDesktop)
@@ -72,6 +82,8 @@ class FakeDesktop:
         manager would.
     @ivar missingPrograms: program names that L{launch} does not find.
     @ivar running_: what L{launched} answers.
+    @ivar restarted: the L{IDesktop.restarted} hooks; L{crash} makes the
+        next start a restart.
     """
 
     def __init__(self, width: int = 1920, height: int = 1080) -> None:
@@ -96,6 +108,13 @@ class FakeDesktop:
         self.running_: list[Launched] = []
         self.nextPid = 1000
         self.env = {"HOME": "/nonexistent/home"}
+        self.restarted: list[Callable[[str], None]] = []
+        self.crashed = False
+
+    def crash(self) -> None:
+        """The desktop dies: the next L{start} starts a fresh one."""
+        self.running = False
+        self.crashed = True
 
     def _call(self, name: str, *args: Any) -> None:
         self.log.append((name, args))
@@ -110,6 +129,10 @@ class FakeDesktop:
         return defer.succeed(None)
 
     def start(self) -> defer.Deferred[DesktopInfo]:
+        if self.crashed:
+            self.crashed = False
+            for hook in list(self.restarted):
+                hook("desktop")
         if "start" in self.failing:
             return defer.fail(DesktopError("Xvnc exited before its display was ready"))
         self.running = True
@@ -381,9 +404,11 @@ class FakeRecorder:
     @ivar results: id -> the L{RecordingResult} (or L{APIError}) C{stop}
         gives; an id not in it is 404.
     @ivar activities: how many times C{activity} was called.
+    @ivar active: the ids started and not stopped since.
     """
 
     def __init__(self) -> None:
+        self.active: set[str] = set()
         self.started: list[str] = []
         self.failStart: dict[str, APIError] = {}
         self.results: dict[str, RecordingResult | APIError] = {}
@@ -394,9 +419,11 @@ class FakeRecorder:
         self.started.append(recordingId)
         if recordingId in self.failStart:
             return defer.fail(self.failStart[recordingId])
+        self.active.add(recordingId)
         return defer.succeed(None)
 
     def stop(self, recordingId: str) -> defer.Deferred[RecordingResult]:
+        self.active.discard(recordingId)
         result = self.results.get(recordingId)
         if result is None:
             return defer.fail(APIError(404, "Recording not found.", "unknown recording ID"))
@@ -407,8 +434,12 @@ class FakeRecorder:
     def activity(self) -> None:
         self.activities += 1
 
+    def activeCount(self) -> int:
+        return len(self.active)
+
     def close(self) -> defer.Deferred[None]:
         self.closed = True
+        self.active.clear()
         return defer.succeed(None)
 
 
@@ -430,7 +461,9 @@ class FakeProcess:
         self.command = argv[argv.index("--") + 1:] if argv[:1] == ["setsid"] else argv
         self.env = env
         self.childFDs = childFDs
-        self.pid = reactor.nextPid
+        self.pid: int | None = reactor.nextPid
+        #: The pid it had (L{pid} is C{None} once it ended).
+        self.startPid = reactor.nextPid
         reactor.nextPid += 1
         self.written = b""
         self.signals: list[str] = []
@@ -455,10 +488,14 @@ class FakeProcess:
         self.proto.childDataReceived(fd, data)
 
     def end(self, reason: BaseException | None = None) -> None:
-        """The child exits (successfully unless REASON says otherwise)."""
+        """
+        The child exits (successfully unless REASON says otherwise); like
+        Twisted's process transports, this one forgets its pid then.
+        """
         if self.ended:
             return
         self.ended = True
+        self.pid = None
         self.proto.processEnded(Failure(reason or error.ProcessDone(0)))
 
 

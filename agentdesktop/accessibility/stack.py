@@ -211,6 +211,8 @@ class AccessibilityStack:
         self.worker = worker if worker is not None else AtspiWorker(reactor, config.callTimeout)
         self.bus: SessionBusProcess | None = None
         self.launcher: SupervisedProcess | None = None
+        #: Children an earlier L{stop} terminated that may not have exited yet.
+        self._stopping: list[SupervisedProcess] = []
         self.address: str | None = None
         self.reason: str | None = "not started"
         self._starting: Outcome[None] | None = None
@@ -357,7 +359,10 @@ class AccessibilityStack:
         self._directory = None
         children = [c for c in (self.launcher, self.bus) if c is not None]
         self.launcher = self.bus = None
-        ended = defer.gatherResults([c.terminate(self.config.stopGrace) for c in children])
+        # Also wait for what an earlier stop began (the desktop stops this
+        # when Xvnc dies without waiting, and again when it starts afresh).
+        self._stopping = [c for c in self._stopping + children if not c.exited]
+        ended = defer.gatherResults([c.terminate(self.config.stopGrace) for c in self._stopping])
         return ended.addCallback(lambda _: None)
 
     def close(self) -> None:

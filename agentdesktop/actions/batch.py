@@ -166,6 +166,7 @@ async def observe(runner: ActionRunner, spec: Observe, picture: ImageStep | None
     A failed screenshot is reported inside the observation.
     """
     settled = await runner.desktop.settle(spec.settleMs, spec.timeoutMs)
+    runner.metrics.settled(settled.settled, settled.waitedMs)
     out: dict[str, Any] = {"settled": settled.settled, "waited_ms": settled.waitedMs}
     if picture is not None:
         try:

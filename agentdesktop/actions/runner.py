@@ -19,6 +19,7 @@ from agentdesktop.actions.table import ActionFailed, Context, Step
 from agentdesktop.control import CONTROLLED, ControlLease
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import IDesktop
+from agentdesktop.metrics import Metrics
 
 log = Logger()
 
@@ -48,15 +49,22 @@ class GroupOutcome:
 class ActionRunner:
     """
     Runs steps against DESKTOP.  Input steps hold L{lock}, so that two
-    requests never interleave their input.
+    requests never interleave their input.  Every action run (and refused)
+    is counted in L{metrics}: this is the one place /action, batches, the
+    dialects and MCP all pass through.
     """
 
     def __init__(
-        self, desktop: IDesktop, clock: IReactorTime, control: ControlLease | None = None
+        self,
+        desktop: IDesktop,
+        clock: IReactorTime,
+        control: ControlLease | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.desktop = desktop
         self.clock = clock
         self.control = control
+        self.metrics = metrics if metrics is not None else Metrics()
         self.lock = defer.DeferredLock()
         self._sleeps: set[defer.Deferred[None]] = set()
 
@@ -87,7 +95,9 @@ class ActionRunner:
 
     def context(self, disconnected: defer.Deferred[Any] | None = None) -> Context:
         """The context steps of one request run with."""
-        return Context(self.desktop, lambda ms: self.sleep(ms, disconnected))
+        return Context(
+            self.desktop, lambda ms: self.sleep(ms, disconnected), self.metrics, self.clock.seconds
+        )
 
     async def run(
         self, step: Step, disconnected: defer.Deferred[Any] | None = None
@@ -105,19 +115,19 @@ class ActionRunner:
         ctx = self.context(disconnected)
         if not step.input:
             return await self.perform(step, ctx)
-        async with self.exclusive():
+        async with self.exclusive(step):
             return await self.perform(step, ctx)
 
     @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
+    async def exclusive(self, step: Step | None = None) -> AsyncIterator[None]:
         """
-        Hold the input lock for agent input: refused (409) while a person
-        holds control, checked again once the lock is ours, since a person
-        may have taken control while this waited.
+        Hold the input lock for agent input (STEP, when it is an action):
+        refused (409) while a person holds control, checked again once the
+        lock is ours, since a person may have taken control while this waited.
         """
-        self.checkInput()
+        self.checkInput(step)
         async with self.lock:
-            self.checkInput()
+            self.checkInput(step)
             yield
 
     async def runGroups(
@@ -138,6 +148,7 @@ class ActionRunner:
         """
         ctx = self.context(disconnected)
         outcomes: list[GroupOutcome] = []
+        self.metrics.batch(len(groups))
         async with self.lock:
             for group in groups:
                 if gone():
@@ -151,7 +162,7 @@ class ActionRunner:
                     try:
                         if step.input:
                             # A person may have taken control meanwhile.
-                            self.checkInput()
+                            self.checkInput(step)
                         outcome.bodies.append(await self.perform(step, ctx))
                     except APIError as e:
                         # A failed input step has released everything already;
@@ -182,20 +193,44 @@ class ActionRunner:
         failed = next((i for i, o in enumerate(outcomes) if o.error is not None), None)
         return results, failed
 
-    def checkInput(self) -> None:
+    def checkInput(self, step: Step | None = None) -> None:
         """
-        Refuse agent input while a person holds control.
+        Refuse agent input while a person holds control (counting STEP,
+        when given, as refused).
 
         @raise APIError: 409 C{A person is controlling the desktop.}
         """
         if self.control is not None and self.control.held:
+            if step is not None:
+                self.refused(step)
             raise APIError(409, CONTROLLED)
+
+    def refused(self, step: Step) -> None:
+        """Count STEP as refused while a person holds control."""
+        if step.name:
+            self.metrics.action(step.name, 409)
 
     async def perform(self, step: Step, ctx: Context) -> dict[str, Any]:
         """
-        Run STEP (the caller holds the lock if it needs it); after a
-        failed input step every key and button is released.
+        Run STEP (the caller holds the lock if it needs it) and count it;
+        steps without a name (an observation's screenshot) are the
+        service's own, not actions.
         """
+        started = self.clock.seconds()
+        status = 500
+        try:
+            body = await self._perform(step, ctx)
+            status = 200
+            return body
+        except APIError as e:
+            status = e.status
+            raise
+        finally:
+            if step.name:
+                self.metrics.action(step.name, status, self.clock.seconds() - started)
+
+    async def _perform(self, step: Step, ctx: Context) -> dict[str, Any]:
+        """Run STEP; after a failed input step every key and button is released."""
         try:
             return await step.run(ctx)
         except DesktopError as e:

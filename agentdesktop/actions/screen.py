@@ -55,7 +55,10 @@ class ImageStep(Step):
         self.output = output
 
     async def run(self, ctx: Context) -> dict[str, Any]:
+        started = ctx.now()
         data = await ctx.desktop.screenshot(self.region, self.size, self.fmt, self.quality)
+        if ctx.metrics is not None:
+            ctx.metrics.screenshot(self.fmt, len(data), ctx.now() - started)
         return imageBody(self.output, data, self.size, self.fmt)
 
 

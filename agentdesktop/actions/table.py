@@ -8,6 +8,7 @@ validate every item before anything runs.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from agentdesktop import geometry
 from agentdesktop.errors import APIError, badRequest
 from agentdesktop.interfaces import IDesktop
 from agentdesktop.keys import UnknownKey, parseCombo, parseKeys
+from agentdesktop.metrics import Metrics
 from agentdesktop.request import ActionRequest
 
 MAX_DURATION_MS = 60_000
@@ -56,13 +58,22 @@ class Space:
 
 class Context:
     """
-    What a step runs with: the desktop, and a sleep that the client going
-    away or the service stopping cuts short (raising C{CancelledError}).
+    What a step runs with: the desktop, a sleep that the client going away
+    or the service stopping cuts short (raising C{CancelledError}), the
+    service's metrics (or C{None}) and its clock's C{seconds}.
     """
 
-    def __init__(self, desktop: IDesktop, sleep: Callable[[int], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        desktop: IDesktop,
+        sleep: Callable[[int], Awaitable[None]],
+        metrics: Metrics | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.desktop = desktop
         self.sleep = sleep
+        self.metrics = metrics
+        self.now = now
 
 
 class ActionFailed(Exception):

@@ -24,6 +24,7 @@ from agentdesktop.actions.pointer import CLICKS, AtPointer, wheel
 from agentdesktop.actions.runner import GroupOutcome
 from agentdesktop.actions.screen import ImageStep, Settle, Wait
 from agentdesktop.actions.table import combo, modifiers
+from agentdesktop.dialects import apischema
 from agentdesktop.dialects.base import (
     AFTER_TURN,
     DialectEndpoint,
@@ -413,6 +414,7 @@ class AnthropicEndpoint(DialectEndpoint):
 
     name = "anthropic"
     isLeaf = False
+    api = apischema.ANTHROPIC
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__(state)
@@ -442,6 +444,8 @@ class AnthropicEndpoint(DialectEndpoint):
 
 class ToolEndpoint(Endpoint):
     """C{GET /dialects/anthropic/tool?version=<tool type>}: the tool definition."""
+
+    api = apischema.ANTHROPIC_TOOL
 
     async def handle_GET(self, call: Call) -> Any:
         call.action = "dialects/anthropic/tool"

@@ -25,6 +25,7 @@ from agentdesktop.actions.pointer import MAX_SCROLL_AMOUNT
 from agentdesktop.actions.runner import GroupOutcome
 from agentdesktop.actions.screen import Wait
 from agentdesktop.actions.table import combo
+from agentdesktop.dialects import apischema
 from agentdesktop.dialects.base import DialectEndpoint, Group, Turn, callError, recommended, step
 from agentdesktop.errors import APIError, badRequest
 from agentdesktop.interfaces import DesktopInfo
@@ -508,6 +509,7 @@ def functionResponse(call: FunctionCall, outcome: GroupOutcome | None, parts: li
 class GeminiEndpoint(DialectEndpoint):
     """C{POST /api/v0/desktop/dialects/gemini}."""
 
+    api = apischema.GEMINI
     name = "gemini"
 
     def translate(self, body: dict[str, Any], info: DesktopInfo) -> Turn:

@@ -23,6 +23,7 @@ from agentdesktop.actions.batch import MAX_ITEMS
 from agentdesktop.actions.runner import GroupOutcome
 from agentdesktop.actions.screen import Wait
 from agentdesktop.actions.table import unknownKey
+from agentdesktop.dialects import apischema
 from agentdesktop.dialects.base import (
     DialectEndpoint, Group, Turn, callError, displaySize, inside, spaceFor, step,
 )
@@ -371,6 +372,7 @@ class OpenAIDialect(DialectEndpoint):
     """C{POST /dialects/openai}."""
 
     name = "openai"
+    api = apischema.OPENAI
 
     def translate(self, body: dict[str, Any], info: DesktopInfo) -> Turn:
         call, callId = parseCall(body)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import mcp_types
 
+from agentdesktop.dialects import apischema
 from agentdesktop.mcp.protocol import (
     DEFAULT_VERSION,
     SUPPORTED_VERSIONS,
@@ -72,6 +73,8 @@ def _invalid(message: Any) -> str | None:
 
 class MCPEndpoint(Endpoint):
     """C{POST /mcp}: JSON-RPC messages in, JSON answers out."""
+
+    api = apischema.MCP
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__(state)

@@ -153,6 +153,9 @@ class Recorder:
         if self._recordings.get(rec.recordingId) is rec:
             del self._recordings[rec.recordingId]
 
+    def activeCount(self) -> int:
+        return sum(1 for r in self._recordings.values() if r.active)
+
     # -- start
 
     def start(self, recordingId: str) -> defer.Deferred[None]:
@@ -176,7 +179,7 @@ class Recorder:
                     pass
                 return await self._start(recordingId)
             self._discard(rec)
-        if sum(1 for r in self._recordings.values() if r.active) >= self.config.maxRecordings:
+        if self.activeCount() >= self.config.maxRecordings:
             raise APIError(
                 500,
                 "Failed to start recording.",

@@ -7,6 +7,7 @@ send input while a person holds control (SPEC section 16).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import strports
@@ -16,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from agentdesktop.errors import APIError
+from agentdesktop.metrics import RAW
 from agentdesktop.state import ServiceState
 from agentdesktop.vnc.rfb import RFBError
 from agentdesktop.vnc.websocket import RFBConnection, ViewerInput, startAndConnect
@@ -32,6 +34,7 @@ class _RawViewer(protocol.Protocol):
         self.rfb: RFBConnection | None = None
         self.closed = False
         self.viewerInput: ViewerInput | None = None
+        self.uncount: Callable[[], None] | None = None
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -59,6 +62,7 @@ class _RawViewer(protocol.Protocol):
         assert self.transport is not None
         transport = self.transport
         self.factory.sessions.add(self)
+        self.uncount = self.state.metrics.vncOpened(RAW)
         rfb.attach(transport, transport.loseConnection)
         self.transport.resumeProducing()  # type: ignore[attr-defined]
 
@@ -76,6 +80,8 @@ class _RawViewer(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.closed = True
         self.factory.sessions.discard(self)
+        if self.uncount is not None:
+            self.uncount()
         if self.viewerInput is not None:
             self.viewerInput.close()
         if self.rfb is not None:

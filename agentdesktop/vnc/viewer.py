@@ -9,11 +9,13 @@ import os
 from importlib import resources as importlib_resources
 from typing import Any
 
-from twisted.web import resource, server, static
+from twisted.python.filepath import FilePath, InsecurePath
+from twisted.web import static
 
 from agentdesktop.errors import APIError
 from agentdesktop.state import ServiceState
-from agentdesktop.web.resource import SESSION_COOKIE, Call, Endpoint, Page, writeError
+from agentdesktop.web.apischema import Operation, Param, Response, Segment, string
+from agentdesktop.web.resource import SESSION_COOKIE, Call, Endpoint, Page
 
 #: Where Debian's C{novnc} package puts noVNC; C{AGENTDESKTOP_NOVNC_DIR}
 #: overrides it.
@@ -42,6 +44,14 @@ class ViewerPage(Endpoint):
 
     viewer = True
     ticketed = True
+    api = {"GET": Operation(
+        "viewer", "The browser viewer (noVNC) page", tags=["viewer"],
+        description="Opened with `?ticket=` (or, with --allow-token-in-url, `?token=`), or with "
+                    "no token configured, the page gets a session cookie its own requests and "
+                    "its /vnc connections use. See docs/sharing.md.",
+        query=(Param("ticket", string("A one-time ticket from POST /tickets.")),),
+        responses={200: Response("The page.", contentType="text/html")},
+    )}
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__(state)
@@ -64,35 +74,49 @@ class ViewerPage(Endpoint):
         return Page(self.page, b"text/html; charset=utf-8")
 
 
-class _MissingNoVNC(resource.Resource):
-    isLeaf = True
+#: Content types of noVNC's files; JavaScript with a type browsers accept
+#: for ES modules.
+_TYPES = dict(static.loadMimeTypes(), **{".js": "text/javascript", ".mjs": "text/javascript"})
 
-    def __init__(self, directory: str) -> None:
-        super().__init__()
-        self.directory = directory
+NOVNC_FILE = Param("file", string("A file below noVNC's directory, e.g. core/rfb.js (slashes "
+                                  "separate directories)."), where="path")
 
-    def render(self, request: server.Request) -> Any:  # type: ignore[override]
-        writeError(
-            request,
-            APIError(404, "noVNC is not installed.", f"No noVNC files in {self.directory}."),
+
+class NoVNCFiles(Endpoint):
+    """
+    C{GET /novnc/<path>}: noVNC's files (its ES modules), from DIRECTORY;
+    public (they are the same for everyone), never a directory listing.
+    """
+
+    public = True
+    below = {"{file}": Segment(b"core/rfb.js", NOVNC_FILE)}
+    api = {"GET": Operation(
+        "novncFile", "A file of noVNC (the viewer's JavaScript)", tags=["viewer"],
+        responses={200: Response("The file.", contentType="*/*"),
+                   404: "`Not found.` (no such file; directories are not listed), or `noVNC is "
+                        "not installed.`"},
+    )}
+
+    def __init__(self, state: ServiceState, directory: str | None = None) -> None:
+        super().__init__(state)
+        self.directory = directory or novncDirectory()
+
+    async def handle_GET(self, call: Call) -> Any:
+        call.action = "novnc"
+        if not os.path.isfile(os.path.join(self.directory, "core", "rfb.js")):
+            raise APIError(404, "noVNC is not installed.", f"No noVNC files in {self.directory}.")
+        path = FilePath(self.directory)
+        try:
+            for segment in call.request.postpath or []:
+                if b"\0" in segment:
+                    raise InsecurePath("a NUL character")
+                path = path.child(segment.decode("utf-8"))
+        except (InsecurePath, UnicodeDecodeError):
+            path = FilePath(self.directory)
+        if not path.isfile():
+            where = call.request.path.decode("ascii", "replace")
+            raise APIError(404, "Not found.", f"No resource at {where}.")
+        contentType, _ = static.getTypeAndEncoding(
+            path.basename(), _TYPES, {}, "application/octet-stream"
         )
-        return b""
-
-
-class _NoVNCFiles(static.File):
-    """Static files with a JavaScript type browsers accept for modules, no listings."""
-
-    contentTypes = dict(
-        static.File.contentTypes, **{".js": "text/javascript", ".mjs": "text/javascript"}
-    )
-
-    def directoryListing(self) -> resource.Resource:
-        return _MissingNoVNC(self.path)
-
-
-def novncResource(directory: str | None = None) -> resource.Resource:
-    """noVNC's ES modules, served from DIRECTORY (default L{novncDirectory})."""
-    directory = directory or novncDirectory()
-    if not os.path.isfile(os.path.join(directory, "core", "rfb.js")):
-        return _MissingNoVNC(directory)
-    return _NoVNCFiles(directory)
+        return Page(path.getContent(), contentType.encode("ascii"))

@@ -26,10 +26,12 @@ from twisted.python.failure import Failure
 from twisted.web import server
 
 from agentdesktop.errors import APIError
+from agentdesktop.metrics import WEBSOCKET, Relayed
 from agentdesktop.state import ServiceState
 from agentdesktop.tickets import Session
 from agentdesktop.vnc.rfb import ClientStream, RFBError
 from agentdesktop.vnc.splice import ViewerPump, connectUnix
+from agentdesktop.web.apischema import START_FAILED, Operation, Param, Response, string
 from agentdesktop.web.resource import TAKEN_OVER, Call, Endpoint, ensureDesktop
 
 log = Logger()
@@ -58,12 +60,16 @@ class RFBConnection(protocol.Protocol):
     producer, is paused while Xvnc is slow to take the viewer's input.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, relayed: Relayed | None = None) -> None:
         self.pump: ViewerPump | None = None
         self.onLost: Callable[[], None] | None = None
         self.lost = False
+        #: Where the bytes moved are counted (the service's metrics).
+        self.relayed = relayed if relayed is not None else Relayed()
 
     def dataReceived(self, data: bytes) -> None:
+        # One add per read (up to 256 KiB), never per byte.
+        self.relayed.toViewer += len(data)
         if self.pump is not None:
             self.pump.send(data)
 
@@ -97,6 +103,7 @@ class RFBConnection(protocol.Protocol):
 
     def write(self, data: bytes) -> None:
         if not self.lost and self.transport is not None:
+            self.relayed.toServer += len(data)
             self.transport.write(data)
 
     def close(self) -> None:
@@ -112,16 +119,16 @@ class RFBConnection(protocol.Protocol):
             onLost()
 
 
-async def connectRFB(reactor: Any, path: str) -> RFBConnection:
+async def connectRFB(reactor: Any, path: str, relayed: Relayed | None = None) -> RFBConnection:
     """
     Connect to the RFB socket at PATH, retrying briefly while its backlog
-    is full or it refuses.
+    is full or it refuses; the bytes moved are counted in RELAYED.
 
     @raise APIError: 500 C{Failed to connect to VNC server.}
     """
     last: OSError | None = None
     for attempt in range(CONNECT_ATTEMPTS):
-        rfb = RFBConnection()
+        rfb = RFBConnection(relayed)
         try:
             connectUnix(reactor, path, rfb)
             return rfb
@@ -148,7 +155,7 @@ async def startAndConnect(state: ServiceState, reactor: Any) -> RFBConnection:
     @raise APIError: 500 with the spec's message for either failure.
     """
     info = await ensureDesktop(state)
-    return await connectRFB(reactor, info.rfbSocket)
+    return await connectRFB(reactor, info.rfbSocket, state.metrics.relayed)
 
 
 # -- WebSocket
@@ -406,6 +413,17 @@ class VNCEndpoint(Endpoint):
 
     viewer = True
     ticketed = True
+    api = {"GET": Operation(
+        "vnc", "RFB (VNC) over WebSocket", tags=["viewer"],
+        description="A WebSocket (send Upgrade: websocket) whose binary messages carry the "
+                    "desktop's raw RFB protocol both ways; subprotocol binary when offered.",
+        query=(Param("ticket", string("A one-time ticket from POST /tickets.")),),
+        responses={
+            101: Response("Switching protocols: the WebSocket is open.", contentType=None),
+            426: "`WebSocket upgrade required.`: a plain request without Upgrade: websocket.",
+            500: "`Failed to connect to VNC server.`, or " + START_FAILED,
+        },
+    )}
 
     def __init__(self, state: ServiceState, reactor: Any) -> None:
         super().__init__(state)
@@ -438,16 +456,25 @@ class VNCEndpoint(Endpoint):
         # Not an upgrade autobahn could take over (e.g. HTTP/2).
         viewerInput.close()
         rfb.close()
-        if onLost is not None:
-            onLost()
+        onLost()
         if isinstance(result, bytes):
             request.write(result)
         return None
 
-    def countConnection(self, session: Session | None) -> Callable[[], None] | None:
-        """Keep SESSION alive while this connection is open."""
+    def countConnection(self, session: Session | None) -> Callable[[], None]:
+        """
+        Count this connection as open (and keep SESSION alive meanwhile).
+
+        @return: what to call, once, when it closes.
+        """
+        closed = self.state.metrics.vncOpened(WEBSOCKET)
         if session is None:
-            return None
+            return closed
         sessions = self.state.sessions
         sessions.connected(session)
-        return lambda: sessions.disconnected(session)
+
+        def lost() -> None:
+            closed()
+            sessions.disconnected(session)
+
+        return lost

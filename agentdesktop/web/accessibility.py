@@ -35,6 +35,19 @@ from agentdesktop.errors import (
 )
 from agentdesktop.interfaces import AccessibleNode, DesktopInfo
 from agentdesktop.state import ServiceState
+from agentdesktop.web.apischema import (
+    CONTROLLED,
+    NODE,
+    SCALED,
+    START_FAILED,
+    Operation,
+    Param,
+    Response,
+    Segment,
+    integer,
+    obj,
+    string,
+)
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
 
 T = TypeVar("T")
@@ -50,6 +63,17 @@ UNAVAILABLE = "Accessibility is unavailable."
 _DECIMAL = re.compile(r"\d{1,20}")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 _POST_FIELDS = ("action", "set_text", "scaled_width", "scaled_height")
+
+DEPTH = Param("max_depth", integer(f"Levels below the root (default {DEFAULT_DEPTH}).",
+                                   minimum=0, maximum=MAX_DEPTH))
+NODE_ID = Param("node_id", string("A node's id, from a tree this service answered."),
+                where="path")
+ERRORS = {
+    404: "`Window not found.`, `Window has no accessibility tree.` or `Accessibility node not "
+         "found.`",
+    500: "`Accessibility request failed.`, or " + START_FAILED,
+    503: "`Accessibility is unavailable.` (detail: why), or `Desktop API is shutting down.`",
+}
 
 
 def queryInt(call: Call, name: str, maximum: int, hexadecimal: bool = False) -> int | None:
@@ -109,6 +133,16 @@ class AccessibilityEndpoint(Endpoint):
     """C{GET /accessibility}: a window's tree, or the whole desktop's."""
 
     isLeaf = False
+    below = {"{node_id}": Segment(b"1.7-3", NODE_ID)}
+    api = {"GET": Operation(
+        "accessibilityTree", "A window's accessibility tree, or the whole desktop's",
+        tags=["accessibility"],
+        query=(Param("window", string("An X window id (decimal or 0x-hexadecimal); absent: "
+                                      "every application.",
+                                      pattern=r"^(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})$")),
+               DEPTH, *SCALED),
+        responses={200: Response("The tree, bounds in declared space.", NODE), **ERRORS},
+    )}
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         if path == b"":
@@ -135,6 +169,28 @@ async def accessibilityTree(
 
 class NodeEndpoint(Endpoint):
     """C{GET|POST /accessibility/<node id>}: one node's tree, or an action on it."""
+
+    api = {
+        "GET": Operation(
+            "accessibilityNode", "The tree below one node", tags=["accessibility"],
+            query=(DEPTH, *SCALED),
+            responses={200: Response("The tree, bounds in declared space.", NODE), **ERRORS},
+        ),
+        "POST": Operation(
+            "accessibilityAction", "Do a node's action, or set its text", tags=["accessibility"],
+            body=dict(obj({
+                "action": string("One of the node's actions, e.g. click.", minLength=1),
+                "set_text": string("The text to give an editable node."),
+                "scaled_width": integer(minimum=0, maximum=MAX_DECLARED),
+                "scaled_height": integer(minimum=0, maximum=MAX_DECLARED),
+            }, closed=True, description="Exactly one of action and set_text."),
+                oneOf=[{"required": ["action"]}, {"required": ["set_text"]}]),
+            responses={200: Response("The node afterwards (no children).", NODE),
+                       400: "The request is wrong, or `Invalid accessibility action.` (the "
+                            "node offers no such action, or has no editable text).",
+                       409: CONTROLLED, **ERRORS},
+        ),
+    }
 
     def __init__(self, state: Any, nodeId: str) -> None:
         super().__init__(state)

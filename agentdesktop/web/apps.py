@@ -11,10 +11,24 @@ from typing import Any
 from agentdesktop import geometry
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import Launched
-from agentdesktop.request import LaunchRequest, decodeLaunch, decodeOpen
+from agentdesktop.request import MAX_LAUNCH_TIMEOUT_MS, LaunchRequest, decodeLaunch, decodeOpen
 from agentdesktop.state import ServiceState
+from agentdesktop.web.apischema import (
+    CONTROLLED,
+    START_FAILED,
+    WINDOW,
+    Operation,
+    Response,
+    boolean,
+    integer,
+    nullable,
+    obj,
+    string,
+)
 from agentdesktop.web.resource import Call, Endpoint, ensureDesktop
 from agentdesktop.web.windows import windowJSON
+
+PID = integer("The process id (it leads its own process group).")
 
 
 def rfc3339(seconds: float) -> str:
@@ -36,6 +50,41 @@ class LaunchEndpoint(Endpoint):
     C{POST {"command": [...], "wait_for_window", "timeout_ms"}} →
     C{{"pid", "window"}}; C{GET} → C{{"processes": [...]}}.
     """
+
+    api = {
+        "GET": Operation(
+            "launched", "The launched programs still running", tags=["beyond pixels"],
+            responses={200: Response("What runs.", obj({"processes": {"type": "array", "items": obj({
+                "pid": PID,
+                "command": {"type": "array", "items": string()},
+                "started_at": string(format="date-time"),
+            }, ["pid", "command", "started_at"], closed=True)}}, ["processes"], closed=True))},
+        ),
+        "POST": Operation(
+            "launch", "Start a program on the desktop (argv, never a shell)",
+            tags=["beyond pixels"],
+            body=obj({
+                "command": {"type": "array", "items": string(), "minItems": 1,
+                            "description": "argv: the program (found on the desktop's PATH), "
+                                           "then its arguments."},
+                "wait_for_window": boolean("Wait for its first window (default false)."),
+                "timeout_ms": integer("How long to wait for it (default 10000).", minimum=0,
+                                      maximum=MAX_LAUNCH_TIMEOUT_MS),
+                "scaled_width": integer(),
+                "scaled_height": integer(),
+            }, ["command"]),
+            responses={
+                200: Response("Started; window is null when none appeared in time (the "
+                              "program keeps running).", obj(
+                                  {"pid": PID, "window": nullable(WINDOW)}, ["pid", "window"],
+                                  closed=True)),
+                400: "The request is wrong, or `Cannot launch \"<program>\".` (not found or "
+                     "not executable on the desktop's PATH).",
+                409: CONTROLLED,
+                500: "`Failed to launch.`, or " + START_FAILED,
+            },
+        ),
+    }
 
     async def handle_GET(self, call: Call) -> Any:
         call.action = "launch/list"
@@ -66,6 +115,21 @@ async def launch(state: ServiceState, request: LaunchRequest) -> dict[str, Any]:
 
 class OpenEndpoint(Endpoint):
     """C{POST {"target": "<path or URL>"}} → C{{"pid"}} once C{xdg-open} started."""
+
+    api = {"POST": Operation(
+        "open", "Open a path or URL with the desktop's default application",
+        tags=["beyond pixels"],
+        body=obj({"target": string("A URL, or an absolute path that exists (~ is the desktop's "
+                                   "home).", minLength=1)}, ["target"]),
+        responses={
+            200: Response("xdg-open started (it is not waited for).", obj(
+                {"pid": PID}, ["pid"], closed=True)),
+            400: "The request is wrong, or `Cannot open target.` (empty, relative, or a path "
+                 "that does not exist).",
+            409: CONTROLLED,
+            500: "`Failed to open target.`, or " + START_FAILED,
+        },
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         call.action = "open"

@@ -11,10 +11,20 @@ from agentdesktop.control import rfc3339
 from agentdesktop.errors import APIError, badRequest
 from agentdesktop.request import decodeObject
 from agentdesktop.tickets import DEFAULT_TTL, MAX_TTL, MIN_TTL, SCOPES
+from agentdesktop.web.apischema import Operation, Response, boolean, component, nullable, obj, string
 from agentdesktop.web.resource import Call, Endpoint, Grant
 
 #: The longest holder name accepted.
 MAX_HOLDER = 64
+
+CONTROL_STATUS = component("ControlStatus", obj({
+    "held": boolean("Whether a person holds control (agent input then gets 409)."),
+    "holder": nullable(string("Who holds it.")),
+    "since": nullable(string("When they took it (RFC 3339).", format="date-time")),
+    "can_control": boolean("Whether the caller may take control."),
+    "may_input": boolean("Whether the caller's viewers may send input now."),
+    "yours": boolean("Whether the caller holds control."),
+}, ["held", "holder", "since", "can_control", "may_input", "yours"], closed=True))
 
 
 def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -80,6 +90,25 @@ class ControlEndpoint(Endpoint):
     """
 
     viewer = True
+    api = {
+        "GET": Operation(
+            "getControl", "Who controls the desktop", tags=["sharing"],
+            responses={200: Response("The control lease.", CONTROL_STATUS)},
+        ),
+        "POST": Operation(
+            "setControl", "Take control for a person, or hand it back", tags=["sharing"],
+            body=obj({
+                "take": boolean("true takes control, false hands it back."),
+                "holder": string("A printable name shown to others.", minLength=1,
+                                 maxLength=MAX_HOLDER),
+            }, ["take"], closed=True),
+            responses={
+                200: Response("The lease afterwards (every key and button released).",
+                              CONTROL_STATUS),
+                403: "`Not allowed to control the desktop.`: a view ticket's viewer.",
+            },
+        ),
+    }
 
     def status(self, grant: Grant) -> dict[str, Any]:
         """The lease, and what it means for the caller's viewers."""
@@ -123,6 +152,21 @@ class TicketsEndpoint(Endpoint):
     C{POST /tickets}: a one-time ticket for the viewer page or C{/vnc}.
     Only the bearer token may ask (never a ticket or a viewer's session).
     """
+
+    api = {"POST": Operation(
+        "ticket", "A one-time ticket for the viewer page and its /vnc connection",
+        tags=["sharing"],
+        body=obj({
+            "scope": string("What the viewer may do.", enum=list(SCOPES)),
+            "ttl_s": {"type": "number", "minimum": MIN_TTL, "maximum": MAX_TTL,
+                      "description": f"Seconds it stays valid (default {DEFAULT_TTL})."},
+        }, ["scope"], closed=True),
+        responses={200: Response("The ticket: open the viewer with ?ticket=<ticket>, once.", obj({
+            "ticket": string(),
+            "expires_at": string(format="date-time"),
+            "scope": string(enum=list(SCOPES)),
+        }, ["ticket", "expires_at", "scope"], closed=True))},
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         call.action = "ticket"

@@ -19,7 +19,12 @@ from agentdesktop.errors import APIError
 from agentdesktop.interfaces import IRecorder, RecordingResult
 from agentdesktop.request import decodeRecordingId
 from agentdesktop.state import ServiceState
+from agentdesktop.web.apischema import Operation, Response, obj, string
 from agentdesktop.web.resource import Call, Endpoint, Tree
+
+RECORDING_ID = obj({"recording_id": string(
+    "A UUID in any spelling (normalized to canonical lower case).", format="uuid")},
+    ["recording_id"])
 
 log = Logger()
 
@@ -85,6 +90,16 @@ def _recorder(state: ServiceState, message: str) -> IRecorder:
 class RecordingStartEndpoint(Endpoint):
     # The reference API answers a bad body with 400 even while stopping.
     shutdownFirst = False
+    api = {"POST": Operation(
+        "startRecording", "Start recording the screen to MP4", tags=["recording"],
+        body=RECORDING_ID,
+        responses={
+            200: Response("Recording (also when this id already was).", obj(
+                {"message": string(enum=["Recording started."])}, ["message"], closed=True)),
+            500: "`Failed to start recording.`: --max-recordings are active, or the desktop or "
+                 "ffmpeg failed (detail: why).",
+        },
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         recordingId = decodeRecordingId(call.body())
@@ -165,6 +180,17 @@ def openResult(result: RecordingResult) -> MultipartBody:
 
 class RecordingStopEndpoint(Endpoint):
     shutdownFirst = False
+    api = {"POST": Operation(
+        "stopRecording", "Stop a recording; its video and thumbnail", tags=["recording"],
+        body=RECORDING_ID,
+        responses={
+            200: Response("Part 1 the video (video/mp4), part 2 the thumbnail (image/jpeg) "
+                          "when there is one.", contentType="multipart/mixed"),
+            404: "`Recording not found.`",
+            413: "The body, or `Recording file exceeds maximum allowed size.`",
+            500: "`Recording is corrupted.`, or `Failed to stop recording.`",
+        },
+    )}
 
     async def handle_POST(self, call: Call) -> Any:
         recordingId = decodeRecordingId(call.body())

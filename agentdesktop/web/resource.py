@@ -11,20 +11,20 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
-from twisted.web.util import redirectTo
 
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import DesktopInfo
 from agentdesktop.request import MAX_BODY_BYTES, decodeObject
 from agentdesktop.state import ServiceState
 from agentdesktop.tickets import Session
+from agentdesktop.web.apischema import Operation, Response, Segment
 
 log = Logger()
 
@@ -44,10 +44,11 @@ TAKEN_OVER = object()
 
 @dataclass(frozen=True)
 class Page:
-    """A non-JSON response body."""
+    """A non-JSON response body (with STATUS)."""
 
     body: bytes
     contentType: bytes
+    status: int = 200
 
 
 @dataclass(frozen=True)
@@ -230,12 +231,18 @@ class Endpoint(resource.Resource):
     @cvar public: whether the route is open without the bearer token.
     @cvar viewer: whether a viewer page's session cookie admits it.
     @cvar ticketed: whether C{?ticket=} admits it (once).
+    @cvar api: method → its L{Operation}, for the OpenAPI document; every
+        method the route serves needs one (a unit test walks the tree).
+    @cvar below: the path segments below the route that its C{getChild}
+        answers (for a leaf, that it reads itself), for the document.
     """
 
     isLeaf = True
     public = False
     viewer = False
     ticketed = False
+    api: ClassVar[Mapping[str, Operation]] = {}
+    below: ClassVar[Mapping[str, Segment]] = {}
     #: Whether to answer 503 while shutting down before looking at the
     #: request; routes that must validate first check L{refuseWhileStopping}.
     shutdownFirst = True
@@ -256,6 +263,10 @@ class Endpoint(resource.Resource):
         if "GET" in names:
             names.add("HEAD")
         return sorted(names)
+
+    def operations(self) -> Mapping[str, Operation]:
+        """What this route declares for the OpenAPI document (L{api})."""
+        return self.api
 
     def refuseWhileStopping(self) -> None:
         """@raise APIError: 503 once the service began stopping."""
@@ -323,6 +334,8 @@ class Endpoint(resource.Resource):
             if result is TAKEN_OVER:
                 call.status = 101
             elif isinstance(result, Page) and not call.gone:
+                call.status = result.status
+                request.setResponseCode(result.status)
                 request.setHeader(b"content-type", result.contentType)
                 request.setHeader(b"content-length", str(len(result.body)).encode())
                 request.write(result.body)
@@ -343,8 +356,14 @@ class Endpoint(resource.Resource):
             call.logLine()
 
     async def dispatch(self, call: Call) -> Any:
-        """Check the request, then run its handler."""
+        """Check the request (method, credentials, shutdown), then run its handler."""
         request = call.request
+        handler = self.handler(request.method)
+        if handler is None:
+            # Before the credentials: which methods a path serves is no secret.
+            allowed = ", ".join(self.methods())
+            request.setHeader(b"allow", allowed.encode("ascii"))
+            raise APIError(405, "Method not allowed.", f"Use {allowed} for this path.")
         try:
             if not self.authorized(call):
                 raise APIError(401, "Unauthorized.", "Send Authorization: Bearer <token>.")
@@ -354,11 +373,6 @@ class Endpoint(resource.Resource):
             raise
         if self.shutdownFirst:
             self.refuseWhileStopping()
-        handler = self.handler(request.method)
-        if handler is None:
-            allowed = ", ".join(self.methods())
-            request.setHeader(b"allow", allowed.encode("ascii"))
-            raise APIError(405, "Method not allowed.", f"Use {allowed} for this path.")
         try:
             return await handler(call)
         except Exception as e:
@@ -391,8 +405,47 @@ class NotFound(Endpoint):
         raise APIError(404, "Not found.", f"No resource at {path}.")
 
 
+class Redirect(Endpoint):
+    """
+    C{GET}: a 302 to TARGET (by default this path with a slash added: the
+    viewer's relative URLs need it), keeping the query string, which may
+    carry a ticket for the page.  Public: it reveals nothing, and the
+    page it leads to checks the credentials.
+    """
+
+    public = True
+    api = {"GET": Operation(
+        "redirect", "Redirect to the viewer page", tags=["viewer"],
+        description="Answers 302 to the viewer page `/api/v0/desktop/`, keeping the query "
+                    "string (a `?ticket=` goes along).",
+        responses={302: Response("To the viewer page.", contentType=None,
+                                 headers={"Location": {"type": "string"}})},
+    )}
+
+    def __init__(self, state: ServiceState, target: bytes | None = None) -> None:
+        super().__init__(state)
+        self.target = target
+
+    def operations(self) -> Mapping[str, Operation]:
+        if self.target is None:
+            return self.api
+        return {"GET": replace(self.api["GET"], operationId="rootRedirect",
+                               summary="Redirect the site root to the viewer page")}
+
+    async def handle_GET(self, call: Call) -> Any:
+        call.action = "redirect"
+        request = call.request
+        target = self.target if self.target is not None else request.path + b"/"
+        _, sep, query = request.uri.partition(b"?")
+        request.setHeader(b"location", target + sep + query)
+        return Page(b"", b"text/plain", 302)
+
+
 class Tree(resource.Resource):
-    """An inner node of the tree: unknown children are L{NotFound}."""
+    """
+    An inner node of the tree: unknown children are L{NotFound}; its own
+    path is answered by L{own}.
+    """
 
     def __init__(self, state: ServiceState) -> None:
         super().__init__()
@@ -401,13 +454,18 @@ class Tree(resource.Resource):
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         return NotFound(self.state)
 
+    def own(self) -> Endpoint:
+        """
+        What answers this node's own path (no trailing slash): a
+        L{Redirect} to its index (C{/api/v0/desktop} → C{/api/v0/desktop/})
+        when it has one, else L{NotFound}.
+        """
+        if b"" in self.children:
+            return Redirect(self.state)
+        return NotFound(self.state)
+
     def render(self, request: server.Request) -> Any:  # type: ignore[override]
-        if b"" in self.children and not request.path.endswith(b"/"):
-            # /api/v0/desktop -> /api/v0/desktop/ (the viewer's relative URLs
-            # need the slash); keep the query, which may carry a ticket.
-            _, sep, query = request.uri.partition(b"?")
-            return redirectTo(request.path + b"/" + sep + query, request)
-        return NotFound(self.state).render(request)
+        return self.own().render(request)
 
 
 class Site(server.Site):

@@ -8,6 +8,8 @@ declared space of C{?scaled_width=&scaled_height=}), one window
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from twisted.web import resource, server
@@ -16,9 +18,28 @@ from agentdesktop import geometry
 from agentdesktop.errors import APIError, DesktopError, UnknownWindow, decodeError
 from agentdesktop.interfaces import WINDOW_VERBS, WindowInfo
 from agentdesktop.state import ServiceState
+from agentdesktop.web.apischema import (
+    CONTROLLED,
+    SCALED,
+    START_FAILED,
+    WINDOW,
+    Operation,
+    Param,
+    Response,
+    Segment,
+    nullable,
+    obj,
+    string,
+)
 from agentdesktop.web.resource import Call, Endpoint, NotFound, ensureDesktop
 
 _WINDOW_ID = re.compile(r"^(?:[0-9]{1,10}|0[xX][0-9a-fA-F]{1,8})$")
+
+WINDOW_ID = Param("window_id", string(
+    "The X window id of a managed window (as GET /windows lists it), decimal or 0x-hexadecimal.",
+    pattern=_WINDOW_ID.pattern), where="path")
+
+UNKNOWN = "`Window not found.` (no managed window has this id), or `Not found.` (not a window id)."
 
 
 def parseWindowId(segment: bytes) -> int | None:
@@ -88,10 +109,27 @@ class _Branch(Endpoint):
 class WindowVerbEndpoint(_Branch):
     """C{POST /windows/<id>/<verb>} → C{{"window": <after> | null}}."""
 
+    api = {"POST": Operation(
+        "windowAction", "Ask the window manager to act on a window", tags=["beyond pixels"],
+        query=SCALED,
+        responses={
+            200: Response("The window afterwards (null once closed), in declared space.",
+                          obj({"window": nullable(WINDOW)}, ["window"], closed=True)),
+            404: UNKNOWN,
+            409: CONTROLLED,
+            500: "`Window action failed.`, or " + START_FAILED,
+        },
+    )}
+
     def __init__(self, state: ServiceState, windowId: int, verb: str) -> None:
         super().__init__(state)
         self.windowId = windowId
         self.verb = verb
+
+    def operations(self) -> Mapping[str, Operation]:
+        what = {"restore": "restore (un-minimize and un-maximize)"}.get(self.verb, self.verb)
+        return {"POST": replace(self.api["POST"], operationId=f"window_{self.verb}",
+                                summary=f"Ask the window manager to {what} a window")}
 
     async def handle_POST(self, call: Call) -> Any:
         call.action = f"windows/{self.verb}"
@@ -116,6 +154,13 @@ async def windowVerb(
 
 class WindowEndpoint(_Branch):
     """C{GET /windows/<id>}: that window; its children are the verbs."""
+
+    below = {verb: Segment(verb.encode("ascii")) for verb in WINDOW_VERBS}
+    api = {"GET": Operation(
+        "window", "One window", tags=["beyond pixels"], query=SCALED,
+        responses={200: Response("The window, in declared space.", WINDOW), 404: UNKNOWN,
+                   500: "`Failed to list windows.`, or " + START_FAILED},
+    )}
 
     def __init__(self, state: ServiceState, windowId: int) -> None:
         super().__init__(state)
@@ -145,6 +190,17 @@ async def _list(state: ServiceState) -> list[WindowInfo]:
 
 class WindowsEndpoint(_Branch):
     """C{GET /windows} → C{{"windows": [...]}}; C{/windows/<id>} below it."""
+
+    below = {"{window_id}": Segment(b"4194316", WINDOW_ID)}
+    api = {"GET": Operation(
+        "windows", "The managed windows, in the window manager's order", tags=["beyond pixels"],
+        query=SCALED,
+        responses={
+            200: Response("Every managed top-level window, in declared space.", obj(
+                {"windows": {"type": "array", "items": WINDOW}}, ["windows"], closed=True)),
+            500: "`Failed to list windows.`, or " + START_FAILED,
+        },
+    )}
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         if path == b"":

@@ -218,6 +218,7 @@ class X11Desktop:
             a11yWorker,
         )
         self._launcher = Launcher(reactor, lambda: self._env, self.windows)
+        self.restarted: list[Callable[[str], None]] = []
 
     # -- lifecycle
 
@@ -229,6 +230,13 @@ class X11Desktop:
     def env(self) -> dict[str, str]:
         """The environment of programs on this desktop (DISPLAY, XAUTHORITY, ...)."""
         return dict(self._env)
+
+    def _restarting(self, part: str) -> None:
+        for hook in list(self.restarted):
+            try:
+                hook(part)
+            except Exception:
+                log.failure("A restart hook failed")
 
     def _wmNeeded(self) -> bool:
         return bool(self.config.windowManager) and (self._wm is None or self._wm.exited)
@@ -262,6 +270,7 @@ class X11Desktop:
         if self._wmNeeded():
             if self._wm is not None:
                 log.info("Window manager exited; starting it again")
+                self._restarting("window_manager")
             assert self.config.windowManager
             self._wm = self._spawn("window manager", self.config.windowManager)
             await self._waitForWM()
@@ -288,6 +297,7 @@ class X11Desktop:
     async def _startX(self) -> None:
         if self._xvnc is not None:
             log.warn("Xvnc had exited; starting a fresh desktop")
+            self._restarting("desktop")
             await self._stopChildren()
         self.info = None
         cfg = self.config

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import treq
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from PIL import Image, ImageChops
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, error, protocol, reactor, task, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.utils import getProcessOutputAndValue
@@ -259,7 +260,8 @@ class DesktopTestCase(TestCase):
         self.addCleanup(port.stopListening)
         self.port = port.getHost().port
         scheme = "s" if tls is not None else ""
-        self.base = f"http{scheme}://127.0.0.1:{self.port}/api/v0/desktop/"
+        self.origin = f"http{scheme}://127.0.0.1:{self.port}"
+        self.base = self.origin + "/api/v0/desktop/"
         self.wsURL = f"ws{scheme}://127.0.0.1:{self.port}/api/v0/desktop/vnc"
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
@@ -319,6 +321,27 @@ class DesktopTestCase(TestCase):
 
         self.addCleanup(stop)
         return await proto.done
+
+    async def fetch(
+        self, method: str, url: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """METHOD URL (a full URL; no redirects followed): status, headers, body."""
+        response = await treq.request(method, url, headers=headers, pool=self.pool,
+                                      allow_redirects=False)
+        return response.code, response.headers, await response.content()
+
+    async def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """
+        GET /metrics (with the token, if any), parsed with
+        prometheus_client's parser: (sample name, sorted labels) → value.
+        """
+        code, _, body = await self.fetch("GET", self.origin + "/metrics", self.bearer())
+        self.assertEqual(code, 200, body)
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body.decode("utf-8"))
+            for s in family.samples
+        }
 
     async def action(self, **body: Any) -> tuple[int, dict[str, Any]]:
         return await self.request("POST", "action", body)

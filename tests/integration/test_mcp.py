@@ -109,7 +109,9 @@ class OfficialClient(DesktopTestCase):
         self.assertEqual(set(tools), {
             "screenshot", "zoom", "left_click", "right_click", "middle_click", "double_click",
             "triple_click", "left_click_drag", "mouse_move", "left_mouse_down", "left_mouse_up",
-            "cursor_position", "scroll", "type", "key", "hold_key", "wait", "computer_batch"})
+            "cursor_position", "scroll", "type", "key", "hold_key", "wait", "computer_batch",
+            "read_clipboard", "write_clipboard", "list_windows", "focus_window", "launch",
+            "accessibility_tree"})
         for tool in tools.values():
             self.assertEqual(tool.input_schema["type"], "object")
             jsonschema.Draft202012Validator.check_schema(tool.input_schema)

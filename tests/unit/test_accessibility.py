@@ -324,6 +324,22 @@ class Stack(SynchronousTestCase):
         self.assertEqual(len(self.reactor.spawned), 2)
         self.assertFalse(self.stack.running)
 
+    def test_stopWaitsForAnEarlierStop(self) -> None:
+        """
+        A second stop (the desktop's, after a stop it did not wait for when
+        Xvnc died) fires only once the first one's children have exited.
+        """
+        self.reactor.dieOnSignal = False
+        self.started()
+        bus, launcher = self.bus(), self.launcher()
+        self.stack.stop()
+        d = self.stack.stop()
+        self.assertNoResult(d)
+        bus.end()
+        self.assertNoResult(d)
+        launcher.end()
+        self.successResultOf(d)
+
 
 class FakeBus(client.Bus):
     """

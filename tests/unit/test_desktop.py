@@ -152,8 +152,11 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.flushLoggedErrors(DesktopError)
 
     def test_restartAfterXvncCrash(self) -> None:
+        restarts: list[str] = []
+        self.desktop.restarted.append(restarts.append)
         self.desktop.start()
         self.started(b"7")
+        self.assertEqual(restarts, [])
         [xvnc] = self.xvncs()
         wm, xterm = self.reactor.named("openbox")[0], self.reactor.named("xterm")[0]
         xvnc.end(error.ProcessTerminated(signal=9))
@@ -166,13 +169,18 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d).display, ":8")
         self.assertEqual(len(self.reactor.named("openbox")), 2)
         self.assertEqual(len(self.reactor.named("xterm")), 2)
+        # One restart: the window manager came back with the desktop.
+        self.assertEqual(restarts, ["desktop"])
 
     def test_windowManagerRestartedAlone(self) -> None:
+        restarts: list[str] = []
+        self.desktop.restarted.append(restarts.append)
         self.desktop.start()
         self.started()
         self.reactor.named("openbox")[0].end(error.ProcessTerminated(1))
         self.assertTrue(self.desktop.running)
         self.successResultOf(self.desktop.start())
+        self.assertEqual(restarts, ["window_manager"])
         self.assertEqual(len(self.xvncs()), 1)
         self.assertEqual(len(self.reactor.named("openbox")), 2)
         self.assertEqual(len(self.reactor.named("xterm")), 1)

@@ -65,6 +65,17 @@ class Launching(RunningDesktop):
         child.end()
         self.assertEqual(self.desktop.launched(), [])
 
+    def test_programThatExitsAtOnce(self) -> None:
+        """
+        A program that has exited (and been reaped) before spawnProcess
+        returned still has its pid (schemathesis found a 500 here).
+        """
+        self.reactor.tools.append(lambda argv: (b"", None) if argv[0] == "app" else None)
+        result = self.successResultOf(self.desktop.launch(["app"], True, 1000))
+        self.assertIsNone(result.window)
+        self.assertEqual(result.process.pid, self.reactor.spawned[-1].startPid)
+        self.assertEqual(self.desktop.launched(), [])
+
     def test_missingProgramStartsNothing(self) -> None:
         count = len(self.reactor.spawned)
         for argv in (["no-such-app"], ["/no/such/path"], [os.path.join(self.bin)], []):

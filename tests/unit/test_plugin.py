@@ -33,6 +33,15 @@ class Plugin(SynchronousTestCase):
         self.assertEqual(options["viewer-input"], "with-control")
         self.assertFalse(options["allow-token-in-url"])
         self.assertFalse(options["vnc-listen-insecure"])
+        self.assertFalse(options["metrics-without-auth"])
+
+    def test_metricsWithoutAuth(self) -> None:
+        """--metrics-without-auth reaches the service's state (nothing is started)."""
+        for argv, expected in (([], False), (["--metrics-without-auth"], True)):
+            options = tap.Options()
+            options.parseOptions(argv)
+            service = tap.makeService(options)
+            self.assertIs(service.state.metricsWithoutAuth, expected)  # type: ignore[attr-defined]
 
     def test_sharingOptions(self) -> None:
         options = tap.Options()

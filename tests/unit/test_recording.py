@@ -47,6 +47,7 @@ def tools(procs: FakeProcessReactor) -> list[FakeProcess]:
 class FakeDesktop:
     def __init__(self) -> None:
         self.fail = False
+        self.restarted: list[Any] = []
 
     def start(self) -> defer.Deferred[DesktopInfo]:
         if self.fail:

@@ -25,11 +25,10 @@ from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import getChildForRequest
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
 from agentdesktop.service import makeState
-from agentdesktop.testing import FakeDesktop
+from agentdesktop.testing import FakeDesktop, sample
 from agentdesktop.vnc import listener, splice, viewer
 from agentdesktop.vnc import websocket as vnc
 from agentdesktop.web.resource import makeSite
@@ -218,6 +217,27 @@ class VNCTestCase(SynchronousTestCase):
         splice_.client.sendMessage(b"RFB 003.008\n", isBinary=True)
         splice_.client.sendMessage(b"\x01\x01", isBinary=True)
         self.assertEqual(splice_.toRFB(), b"RFB 003.008\n\x01\x01")
+
+    def test_metrics(self) -> None:
+        """
+        An open viewer counts in the websocket gauge until it goes; the
+        bytes moved each way are counted (what reached Xvnc, what reached
+        the viewer).
+        """
+        metrics = self.state.metrics
+        splice_ = self.openSplice()
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_connections", listener="websocket"), 1)
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_connections", listener="raw"), 0)
+        splice_.fromRFB(b"x" * 300000)
+        splice_.client.sendMessage(b"RFB 003.008\n", isBinary=True)
+        self.assertEqual(splice_.toRFB(), b"RFB 003.008\n")
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_relayed_bytes_total",
+                                direction="to_viewer"), 12 + 300000)
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_relayed_bytes_total",
+                                direction="to_server"), 12)
+        splice_.clientTransport.loseConnection()
+        splice_.pump.flush()
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_connections", listener="websocket"), 0)
 
     def test_subprotocolBinaryWhenOffered(self) -> None:
         self.assertEqual(self.openSplice(["binary"]).client.websocket_protocol_in_use, "binary")
@@ -465,6 +485,7 @@ class VNCTestCase(SynchronousTestCase):
         A viewer that loses the right to input (control handed back) lets
         go of the key and button it pressed; so does one that goes away.
         """
+        following = list(self.state.control.changed)
         self.state.control.take("alice")
         splice_ = self.openSplice()
         splice_.client.sendMessage(HANDSHAKE + KEY + POINTER, isBinary=True)
@@ -479,7 +500,7 @@ class VNCTestCase(SynchronousTestCase):
         splice_.clientTransport.loseConnection()
         splice_.pump.flush()
         self.assertEqual(splice_.toRFB(), struct.pack("!BBHH", 5, 0, 10, 20))
-        self.assertEqual(self.state.control.changed[1:], [])
+        self.assertEqual(self.state.control.changed, following)
 
     def test_viewTicketNeverSendsInput(self) -> None:
         ticket = self.state.tickets.issue("view").secret
@@ -561,6 +582,24 @@ class RawListenerTests(SynchronousTestCase):
         rfbTransport.write(b"k" * (splice.RFBSocket.bufferSize + 1))
         self.assertEqual(viewerTransport.producerState, "paused")
 
+    def test_metrics(self) -> None:
+        """A raw viewer counts in the raw gauge until it goes; its bytes count too."""
+        metrics = self.state.metrics
+        viewer, viewerTransport = self.connect()
+        xvnc = self.xvnc.accept()
+        (rfbTransport,) = transports(self.reactor)
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_connections", listener="raw"), 1)
+        xvnc.sendall(b"RFB 003.008\n")
+        playRead(rfbTransport)
+        viewer.dataReceived(b"RFB 003.008\n")
+        playWrites(rfbTransport)
+        for direction in ("to_viewer", "to_server"):
+            self.assertEqual(sample(metrics, "agentdesktop_vnc_relayed_bytes_total",
+                                    direction=direction), 12)
+        viewer.connectionLost(Failure(error.ConnectionDone()))
+        viewer.connectionLost(Failure(error.ConnectionDone()))
+        self.assertEqual(sample(metrics, "agentdesktop_vnc_connections", listener="raw"), 0)
+
     def test_inputOnlyWhileControlHeld(self) -> None:
         """The raw listener's clients count as the operator's: input while control is held."""
         viewer, _ = self.connect()
@@ -632,8 +671,8 @@ class ViewerPageTests(SynchronousTestCase):
         state = makeState(FakeDesktop(), reactor)
         self.treq = StubTreq(makeRoot(state, reactor))
 
-    def get(self, path: str) -> tuple[int, Any, bytes]:
-        d = self.treq.get("http://localhost/api/v0/desktop/" + path)
+    def get(self, path: str, method: str = "GET") -> tuple[int, Any, bytes]:
+        d = self.treq.request(method, "http://localhost/api/v0/desktop/" + path)
         for _ in range(5):
             self.treq.flush()
         response = self.successResultOf(d)
@@ -650,20 +689,45 @@ class ViewerPageTests(SynchronousTestCase):
 
     def test_noVNCModules(self) -> None:
         """noVNC's files are served with a type browsers accept for modules."""
-        request = DummyRequest([b"core", b"rfb.js"])
-        files = viewer.novncResource()
-        self.successResultOf(_render(getChildForRequest(files, request), request))
-        self.assertEqual(request.responseCode or 200, 200)
-        self.assertEqual(
-            request.responseHeaders.getRawHeaders(b"content-type"), [b"text/javascript"]
-        )
-        self.assertEqual(b"".join(request.written), b"export default class RFB {}\n")
+        code, headers, body = self.get("novnc/core/rfb.js")
+        self.assertEqual(code, 200)
+        self.assertEqual(headers.getRawHeaders("content-type"), ["text/javascript"])
+        self.assertEqual(body, b"export default class RFB {}\n")
+        code, headers, _ = self.get("novnc/core/rfb.js", "HEAD")
+        self.assertEqual(code, 200)
 
     def test_noListings(self) -> None:
-        code, _, body = self.get("novnc/core/")
-        self.assertEqual(code, 404)
-        self.assertNotIn(b"rfb.js", body)
+        for path in ("novnc/core/", "novnc/core", "novnc", "novnc/"):
+            code, _, body = self.get(path)
+            self.assertEqual(code, 404, path)
+            self.assertNotIn(b"rfb.js", body)
+            self.assertEqual(json.loads(body)["message"], "Not found.")
+
+    def test_staysInsideItsDirectory(self) -> None:
+        outside = os.path.join(os.path.dirname(self.noVNC), "outside.js")
+        with open(outside, "w") as f:
+            f.write("not noVNC's")
+        for path in ("novnc/../outside.js", "novnc/core/..%2F..%2Foutside.js",
+                     "novnc/%2E%2E/outside.js", "novnc/core/%00", "novnc/core/%FF"):
+            code, _, body = self.get(path)
+            self.assertEqual(code, 404, path)
+            self.assertNotIn(b"noVNC's", body)
+
+    def test_otherMethods(self) -> None:
+        """noVNC's files answer 405 (not 501) to methods other than GET and HEAD."""
+        for method in ("POST", "PUT", "DELETE", "TRACE", "OPTIONS"):
+            code, headers, body = self.get("novnc/core/rfb.js", method)
+            self.assertEqual(code, 405, method)
+            self.assertEqual(headers.getRawHeaders("allow"), ["GET, HEAD"])
 
     def test_missingNoVNC(self) -> None:
-        resource = viewer.novncResource(self.mktemp())
-        self.assertIsInstance(resource, viewer._MissingNoVNC)
+        reactor = MemoryReactorClock()
+        state = makeState(FakeDesktop(), reactor)
+        files = viewer.NoVNCFiles(state, self.mktemp())
+        self.treq = StubTreq(files)
+        d = self.treq.get("http://localhost/core/rfb.js")
+        self.treq.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, 404)
+        body = json.loads(self.successResultOf(response.content()))
+        self.assertEqual(body["message"], "noVNC is not installed.")
