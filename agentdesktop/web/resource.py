@@ -9,7 +9,6 @@ line per request.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 from twisted.web.util import redirectTo
 
+from agentdesktop import jsonbody
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import DesktopInfo
 from agentdesktop.request import MAX_BODY_BYTES, decodeObject
@@ -75,7 +75,7 @@ class LimitedRequest(server.Request):
 
 
 def writeJSON(request: server.Request, status: int, body: Any) -> None:
-    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    data = jsonbody.dumps(body)
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
     request.setHeader(b"cache-control", b"no-store")

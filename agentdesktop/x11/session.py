@@ -7,12 +7,10 @@ owns, one X connection per pool thread.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 from Xlib import X
@@ -20,6 +18,7 @@ from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
+from agentdesktop.x11 import imaging
 from agentdesktop.x11.xshm import ShmGrabber
 
 #: A keycode we remapped is not remapped again for this long, so that a
@@ -29,9 +28,6 @@ REMAP_GUARD_SECONDS = 0.15
 
 #: Key events sent between two round trips to the server.
 TYPE_CHUNK = 64
-
-_RESAMPLE = Image.Resampling.BICUBIC
-
 
 #: python-xlib finds the cookie through C{$XAUTHORITY} only; connections
 #: are made one at a time with it pointing at the desktop's file.
@@ -202,60 +198,13 @@ class XSession:
         d.sync()
 
 
-def resize(
-    image: Image.Image, size: tuple[int, int], pool: ThreadPoolExecutor | None = None
-) -> Image.Image:
-    """
-    Resize IMAGE to SIZE with bicubic filtering, in two horizontal halves on
-    two threads (Pillow releases the GIL; the halves are computed from the
-    whole source, so there is no seam).
-    """
-    if image.size == size:
-        return image
-    w, h = size
-    if h < 64 or pool is None:
-        return image.resize(size, _RESAMPLE)
-    sw, sh = image.size
-    half = h // 2
-    boxes = [(0, half), (half, h)]
-    parts = list(
-        pool.map(
-            lambda rows: image.resize(
-                (w, rows[1] - rows[0]),
-                _RESAMPLE,
-                box=(0, rows[0] * sh / h, sw, rows[1] * sh / h),
-            ),
-            boxes,
-        )
-    )
-    out = Image.new("RGB", size)
-    for (top, _), part in zip(boxes, parts, strict=True):
-        out.paste(part, (0, top))
-    return out
-
-
-def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
-    """Encode IMAGE as C{png}, C{jpeg} or C{webp}."""
-    out = io.BytesIO()
-    if fmt == "png":
-        image.save(out, "PNG", compress_level=1)
-    elif fmt == "jpeg":
-        image.save(out, "JPEG", quality=quality if quality is not None else 80)
-    elif fmt == "webp":
-        image.save(out, "WEBP", quality=quality if quality is not None else 80, method=0)
-    else:
-        raise ValueError(fmt)
-    return out.getvalue()
-
-
 def screenshot(
     session: XSession,
     region: tuple[int, int, int, int] | None,
     size: tuple[int, int],
     fmt: str,
     quality: int | None,
-    pool: ThreadPoolExecutor | None = None,
 ) -> bytes:
-    """Grab, resize and encode, all in the calling thread (and POOL)."""
-    return encode(resize(session.grab(region), size, pool), fmt, quality)
+    """Grab, resize and encode, all in the calling thread."""
+    return imaging.encode(imaging.resize(session.grab(region), size), fmt, quality)
 

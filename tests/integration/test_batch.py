@@ -134,8 +134,12 @@ class BatchTests(DesktopTestCase):
         """
         wrapper = os.path.abspath(self.mktemp())
         with open(wrapper, "w") as f:
+            # One xdotool per command (argv) or one reading commands (-):
+            # either way "mousemove 1234" makes xdotool report an error.
             f.write('#!/bin/sh\ncase " $* " in *" mousemove 1234 "*) '
-                    'echo "refusing 1234 on purpose" >&2; exit 1;; esac\nexec xdotool "$@"\n')
+                    'echo "refusing 1234 on purpose" >&2; exit 1;; esac\n'
+                    'if [ "$*" = "-" ]; then sed -u "s/^mousemove 1234 .*/refusing-1234-on-purpose/"'
+                    ' | exec xdotool -; fi\nexec xdotool "$@"\n')
         os.chmod(wrapper, stat.S_IRWXU)
         await self.startDesktop(xdotool=wrapper)
         path = await self.catTerminal()
@@ -148,7 +152,7 @@ class BatchTests(DesktopTestCase):
         self.assertEqual(out["failed_index"], 2)
         self.assertEqual([r["status"] for r in out["results"]], [200, 200, 500])
         self.assertEqual(out["results"][2]["message"], "Left click failed.")
-        self.assertIn("refusing 1234 on purpose", out["results"][2]["detail"])
+        self.assertRegex(out["results"][2]["detail"], "refusing.1234.on.purpose")
         self.assertNothingPressed()
         await sleep(0.5)
         with open(path, "rb") as f:
