@@ -63,6 +63,12 @@ def _positive(kind: type) -> Any:
 _geometry.coerceDoc = "WIDTHxHEIGHT."  # type: ignore[attr-defined]
 
 
+def _xdotoolMode(value: str) -> str:
+    if value not in ("persistent", "per-action"):
+        raise ValueError(f"must be persistent or per-action, got {value!r}")
+    return value
+
+
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
@@ -86,6 +92,9 @@ class Options(usage.Options):
         ["runtime-dir", None, None, "Where the private desktop directory is made (default: $XDG_RUNTIME_DIR or the temp dir)."],
         ["xvnc", None, "Xvnc", "Xvnc binary."],
         ["xdotool", None, "xdotool", "xdotool binary."],
+        ["xdotool-mode", None, "persistent",
+         "persistent (one long-lived xdotool reads every input command) or "
+         "per-action (one xdotool process per action; slower, for comparison).", _xdotoolMode],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -143,6 +152,7 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             autostart=options["autostart"],
             xvnc=options["xvnc"],
             xdotool=options["xdotool"],
+            xdotoolChannel=options["xdotool-mode"] == "persistent",
             runtimeDir=options["runtime-dir"],
         ),
     )

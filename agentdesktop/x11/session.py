@@ -98,7 +98,22 @@ class XSession:
     # -- screen
 
     def grab(self, region: tuple[int, int, int, int] | None = None) -> Image.Image:
-        """Grab REGION (x0, y0, x1, y1; exclusive) or the whole screen."""
+        """Grab REGION (x0, y0, x1, y1; exclusive) or the whole screen, as RGB."""
+        data, size = self.grabBGRX(region)
+        image = Image.frombuffer("RGB", size, data, "raw", "BGRX", 0, 1)  # type: ignore[arg-type]
+        image.load()
+        return image
+
+    def grabBGRX(
+        self, region: tuple[int, int, int, int] | None = None
+    ) -> tuple[memoryview | bytes, tuple[int, int]]:
+        """
+        Grab REGION (or the whole screen) as the server holds it: rows of
+        32-bit B, G, R, padding pixels.  The data may be this session's
+        shared memory segment, valid until its next grab.
+
+        @return: the data and the (width, height) grabbed.
+        """
         if region is None:
             x0, y0 = 0, 0
             x1, y1 = self.size()
@@ -113,11 +128,11 @@ class XSession:
                 # Not on this server (or not to this client): plain GetImage.
                 self._shm = False
         if isinstance(self._shm, ShmGrabber) and w * h * 4 <= self._shm.size:
-            return self._shm.grab(self.root, x0, y0, w, h)
+            return self._shm.grab(self.root, x0, y0, w, h), (w, h)
         raw = self.root.get_image(x0, y0, w, h, X.ZPixmap, 0xFFFFFFFF)
         if raw.depth not in (24, 32) or len(raw.data) < w * h * 4:
             raise RuntimeError(f"unsupported screen format (depth {raw.depth})")
-        return Image.frombuffer("RGB", (w, h), raw.data, "raw", "BGRX", 0, 1)
+        return raw.data, (w, h)
 
     # -- keyboard and pointer
 
@@ -206,5 +221,6 @@ def screenshot(
     quality: int | None,
 ) -> bytes:
     """Grab, resize and encode, all in the calling thread."""
-    return imaging.encode(imaging.resize(session.grab(region), size), fmt, quality)
+    data, grabbed = session.grabBGRX(region)
+    return imaging.screenshot(imaging.frame(data, grabbed), size, fmt, quality)
 

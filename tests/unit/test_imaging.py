@@ -163,5 +163,44 @@ class ResizeTests(SynchronousTestCase):
         self.assertIs(imaging.resize(image, (64, 48)), image)
 
     def test_otherMode(self) -> None:
-        image = noise("RGB", (64, 48)).convert("RGBA")
+        image = noise("RGB", (64, 48)).convert("L")
         self.assertEqual(imaging.resize(image, (32, 24)).mode, "RGB")
+
+
+class FrameTests(SynchronousTestCase):
+    """
+    Screenshots straight from the X server's 32-bit BGRX rows (a L{frame}
+    over them, no conversion of the full frame) equal the RGB pipeline.
+    """
+
+    def setUp(self) -> None:
+        self.rgb = screenText((480, 270))
+        self.rgb.paste((200, 30, 90), (0, 200, 480, 270))
+        self.bgrx = bytearray(self.rgb.tobytes("raw", "BGRX"))
+
+    def shot(self, size: tuple[int, int], fmt: str) -> Image.Image:
+        frame = imaging.frame(memoryview(self.bgrx), self.rgb.size)
+        image = Image.open(io.BytesIO(imaging.screenshot(frame, size, fmt, 90)))
+        image.load()
+        return image
+
+    def test_frameSharesMemory(self) -> None:
+        frame = imaging.frame(memoryview(self.bgrx), self.rgb.size)
+        self.bgrx[0:4] = b"\x01\x02\x03\x00"
+        self.assertEqual(frame.getpixel((0, 0)), (1, 2, 3, 0))
+
+    def test_nativeLossless(self) -> None:
+        self.assertEqual(self.shot(self.rgb.size, "png").tobytes(), self.rgb.tobytes())
+
+    def test_resizedEqualsRGBPipeline(self) -> None:
+        """Each band is resized alone: four bands give what three give."""
+        shot = self.shot((320, 180), "png")
+        self.assertEqual((shot.format, shot.mode), ("PNG", "RGB"))
+        self.assertEqual(shot.tobytes(), imaging.resize(self.rgb, (320, 180)).tobytes())
+
+    def test_jpegColours(self) -> None:
+        """Red stays red: the bands are put back in R, G, B order."""
+        shot = self.shot((320, 180), "jpeg")
+        self.assertEqual(shot.format, "JPEG")
+        r, g, b = shot.getpixel((160, 165))
+        self.assertLess(abs(r - 200) + abs(g - 30) + abs(b - 90), 24)

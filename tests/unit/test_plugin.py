@@ -20,7 +20,7 @@ class Plugin(SynchronousTestCase):
         from twisted.python.usage import UsageError
 
         for argv in (["--geometry", "12x"], ["--depth", "7"], ["--recording-fps", "0"],
-                     ["--auth-token-file", "/nonexistent/token"]):
+                     ["--auth-token-file", "/nonexistent/token"], ["--xdotool-mode", "fork"]):
             with self.assertRaises(UsageError, msg=argv):
                 tap.Options().parseOptions(argv)
 
@@ -30,3 +30,12 @@ class Plugin(SynchronousTestCase):
         self.assertEqual(options["listen"], [tap.DEFAULT_LISTEN])
         self.assertEqual(options["geometry"], (1920, 1080))
         self.assertEqual(options["window-manager"], ["openbox"])
+
+    def test_xdotoolMode(self) -> None:
+        """One long-lived xdotool by default; one per action when asked."""
+        from twisted.internet.task import Clock
+
+        for argv, channel in (([], True), (["--xdotool-mode", "per-action"], False)):
+            options = tap.Options()
+            options.parseOptions(argv)
+            self.assertIs(tap.makeDesktop(options, Clock()).config.xdotoolChannel, channel)
