@@ -55,29 +55,89 @@ def frame(data: memoryview | bytes, size: tuple[int, int]) -> Image.Image:
     return Image.frombuffer("RGBA", size, data, "raw", "RGBA", 0, 1)  # type: ignore[arg-type]
 
 
-def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+class Scratch:
+    """
+    Memory one thread reuses from screenshot to screenshot: the resized
+    image and the PNG rows.  Fresh megabytes for each screenshot cost
+    page faults (a quarter of the worker's time, measured), since the
+    allocator hands them back to the kernel between screenshots.
+    """
+
+    def __init__(self) -> None:
+        self._images: dict[tuple[str, tuple[int, int]], Image.Image] = {}
+        self._rows = bytearray()
+
+    def image(self, mode: str, size: tuple[int, int]) -> Image.Image:
+        """An image of MODE and SIZE, the same one each time (contents undefined)."""
+        key = (mode, size)
+        if key not in self._images:
+            if len(self._images) >= 4:
+                self._images.clear()
+            self._images[key] = Image.new(mode, size)
+        return self._images[key]
+
+    def rows(self, size: int) -> memoryview:
+        """SIZE bytes, zero where nothing wrote since they were first given."""
+        if len(self._rows) < size:
+            self._rows = bytearray(size)
+        return memoryview(self._rows)[:size]
+
+
+def resize(
+    image: Image.Image, size: tuple[int, int], scratch: Scratch | None = None
+) -> Image.Image:
     """
     IMAGE (mode RGB, or a L{frame}) resized to SIZE with a bicubic
-    (Catmull-Rom) convolution, in the same mode; IMAGE itself when it
-    already has that size.
+    (Catmull-Rom) convolution, in the same mode (into SCRATCH's image when
+    given); IMAGE itself when it already has that size.
     """
     if image.size == size:
         return image
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGB")
-    out = Image.new(image.mode, size)
+    out = scratch.image(image.mode, size) if scratch else Image.new(image.mode, size)
     _resizer.resize_pil(PilImageWrapper(image), PilImageWrapper(out), _BICUBIC)
     return out
 
 
-def screenshot(image: Image.Image, size: tuple[int, int], fmt: str, quality: int | None) -> bytes:
+def screenshot(
+    image: Image.Image, size: tuple[int, int], fmt: str, quality: int | None,
+    scratch: Scratch | None = None,
+) -> bytes:
     """A L{frame} resized to SIZE and encoded as FMT (see L{encode})."""
-    small = resize(image, size)
+    scratch = scratch or Scratch()
+    small = resize(image, size, scratch)
     # Packing the frame's B, G, R bands in reverse order gives R, G, B.
-    rgb = small.tobytes("raw", "BGR")
     if fmt == "png":
-        return pngRows(rgb, size, 2)
-    return encode(Image.frombytes("RGB", size, rgb), fmt, quality)
+        return pngImage(small, "BGR", 3, 2, scratch)
+    rows = scratch.rows(size[0] * size[1] * 4)
+    _pack(small, "BGRA", 4, rows, filterBytes=False)
+    rgbx = Image.frombuffer("RGBX", size, rows, "raw", "RGBX", 0, 1)  # type: ignore[arg-type]
+    return encode(rgbx, fmt, quality)
+
+
+def _pack(
+    image: Image.Image, rawmode: str, bands: int, out: memoryview, filterBytes: bool
+) -> None:
+    """
+    IMAGE's rows packed as RAWMODE (BANDS bytes a pixel) into OUT, each
+    after a PNG filter type byte 0 if FILTERBYTES; in strips of about
+    64 KiB, so that no large buffer is allocated.
+    """
+    width, height = image.size
+    stride = width * bands
+    pitch = stride + 1 if filterBytes else stride
+    step = max(1, 65536 // (width * 4))
+    for top in range(0, height, step):
+        strip = memoryview(
+            image.crop((0, top, width, min(height, top + step))).tobytes("raw", rawmode))
+        at = top * pitch
+        for row in range(0, len(strip), stride):
+            if filterBytes:
+                out[at] = 0
+                at += 1
+            out[at : at + stride] = strip[row : row + stride]
+            at += stride
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -86,28 +146,28 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def pngRows(data: bytes, size: tuple[int, int], colourType: int) -> bytes:
+def pngImage(
+    image: Image.Image, rawmode: str, bands: int, colourType: int, scratch: Scratch
+) -> bytes:
     """
-    A PNG of the 8-bit pixels in DATA, rows of SIZE[0] pixels of colour
-    type COLOURTYPE (0 grey, 2 RGB, 6 RGBA): not interlaced, every row
-    unfiltered (filter type 0), one IDAT chunk.
+    IMAGE as a PNG of COLOURTYPE (0 grey, 2 RGB, 6 RGBA), its rows packed
+    as RAWMODE (BANDS bytes a pixel) into SCRATCH: 8 bits a sample, not
+    interlaced, every row unfiltered (filter type 0), one IDAT chunk.
     """
-    width, height = size
-    stride = len(data) // height if height else 0
-    rows = memoryview(data)
-    scanlines = b"\x00" + b"\x00".join([rows[i : i + stride] for i in range(0, len(data), stride)])
+    width, height = image.size
+    rows = scratch.rows(height * (width * bands + 1))
+    _pack(image, rawmode, bands, rows, filterBytes=True)
     header = struct.pack(">IIBBBBB", width, height, 8, colourType, 0, 0, 0)
-    idat = isal_zlib.compress(scanlines, PNG_LEVEL)
+    idat = isal_zlib.compress(rows, PNG_LEVEL)
     return b"".join((_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", idat), _IEND))
 
 
 def png(image: Image.Image) -> bytes:
     """IMAGE (any mode; other than L, RGB and RGBA converted to RGB) as a PNG."""
-    colourType = {"L": 0, "RGB": 2, "RGBA": 6}.get(image.mode)
-    if colourType is None:
+    if image.mode not in ("L", "RGB", "RGBA"):
         image = image.convert("RGB")
-        colourType = 2
-    return pngRows(image.tobytes(), image.size, colourType)
+    bands = len(image.mode)
+    return pngImage(image, image.mode, bands, {1: 0, 3: 2, 4: 6}[bands], Scratch())
 
 
 def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:

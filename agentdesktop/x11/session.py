@@ -68,6 +68,8 @@ class XSession:
             raise RuntimeError(f"display {name} lacks the XTEST extension")
         self._lastUse: dict[int, float] = {}
         self._shm: ShmGrabber | None | bool = None
+        #: Buffers this connection's thread reuses for screenshots.
+        self.scratch = imaging.Scratch()
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
 
@@ -222,5 +224,5 @@ def screenshot(
 ) -> bytes:
     """Grab, resize and encode, all in the calling thread."""
     data, grabbed = session.grabBGRX(region)
-    return imaging.screenshot(imaging.frame(data, grabbed), size, fmt, quality)
+    return imaging.screenshot(imaging.frame(data, grabbed), size, fmt, quality, session.scratch)
 

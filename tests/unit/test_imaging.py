@@ -198,6 +198,15 @@ class FrameTests(SynchronousTestCase):
         self.assertEqual((shot.format, shot.mode), ("PNG", "RGB"))
         self.assertEqual(shot.tobytes(), imaging.resize(self.rgb, (320, 180)).tobytes())
 
+    def test_scratchReused(self) -> None:
+        """One scratch through sizes and formats gives what fresh memory gives."""
+        scratch = imaging.Scratch()
+        frame = imaging.frame(memoryview(self.bgrx), self.rgb.size)
+        for size, fmt in (((320, 180), "png"), ((100, 50), "png"), ((320, 180), "jpeg"),
+                          (self.rgb.size, "png"), ((320, 180), "png"), ((100, 50), "webp")):
+            self.assertEqual(imaging.screenshot(frame, size, fmt, 80, scratch),
+                             imaging.screenshot(frame, size, fmt, 80), (size, fmt))
+
     def test_jpegColours(self) -> None:
         """Red stays red: the bands are put back in R, G, B order."""
         shot = self.shot((320, 180), "jpeg")
