@@ -39,6 +39,14 @@ def dumps(body: Any) -> bytes:
     C{json.dumps(body, separators=(",", ":")).encode()} gives, with every
     L{Base64Text} in it copied in without a scan.
     """
+    return b"".join(parts(body))
+
+
+def parts(body: Any) -> list[bytes]:
+    """
+    L{dumps}'s bytes in pieces (each L{Base64Text}'s own bytes one of
+    them), to be written one after the other without joining them first.
+    """
     found: list[bytes] = []
     # A marker no client string can forge: NUL (escaped by json) and a
     # random token.
@@ -56,12 +64,12 @@ def dumps(body: Any) -> bytes:
 
     skeleton = json.dumps(swap(body), separators=(",", ":")).encode("utf-8")
     if not found:
-        return skeleton
+        return [skeleton]
     escaped = json.dumps(marker)[1:-1].encode("ascii")
-    parts: list[bytes] = []
+    out: list[bytes] = []
     rest = skeleton
     for i, raw in enumerate(found):
         before, _, rest = rest.partition(b'"' + escaped + str(i).encode() + b'"')
-        parts += [before, b'"', raw, b'"']
-    parts.append(rest)
-    return b"".join(parts)
+        out += [before + b'"', raw, b'"']
+    out.append(rest)
+    return out

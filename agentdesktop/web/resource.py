@@ -75,12 +75,14 @@ class LimitedRequest(server.Request):
 
 
 def writeJSON(request: server.Request, status: int, body: Any) -> None:
-    data = jsonbody.dumps(body)
+    # Written in pieces: a screenshot's base64 goes out without another copy.
+    pieces = jsonbody.parts(body)
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
     request.setHeader(b"cache-control", b"no-store")
-    request.setHeader(b"content-length", str(len(data)).encode())
-    request.write(data)
+    request.setHeader(b"content-length", str(sum(map(len, pieces))).encode())
+    for piece in pieces:
+        request.write(piece)
 
 
 def writeError(request: server.Request, error: APIError) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from agentdesktop.jsonbody import Base64Text, dumps
+from agentdesktop.jsonbody import Base64Text, dumps, parts
 
 
 def reference(body: Any) -> bytes:
@@ -38,6 +38,13 @@ class DumpsTests(SynchronousTestCase):
                 "observation": {"screenshot_data": images[3], "more": (images[4], "é\n")},
                 "failed_index": None}
         self.assertEqual(dumps(body), reference(body))
+
+    def test_partsCarryTheImageAsIs(self) -> None:
+        """The base64 bytes are one of the pieces, the very object."""
+        text = Base64Text.encode64(b"\x00" * 300)
+        pieces = parts({"a": 1, "screenshot_data": text})
+        self.assertTrue(any(p is text.raw for p in pieces))
+        self.assertEqual(b"".join(pieces), reference({"a": 1, "screenshot_data": text}))
 
     def test_clientTextLooksLikeMarker(self) -> None:
         """Client strings with NUL characters stay what they were."""
