@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -26,6 +27,7 @@ json_values = st.recursive(
 class DumpsTests(SynchronousTestCase):
     def test_base64(self) -> None:
         text = Base64Text.encode64(b"\x89PNG\x00\xff" * 100)
+        self.assertEqual(text.raw, base64.b64encode(b"\x89PNG\x00\xff" * 100))
         self.assertIsInstance(text, str)
         self.assertEqual(text.raw, text.encode("ascii"))
         body = {"output": "screenshot", "screenshot_data": text, "screenshot_width": 3}
