@@ -54,19 +54,23 @@ class Table:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.data: dict[str, Any] = {}
+        self.current = ""
 
     def section(self, title: str) -> None:
+        self.current = title
         self.lines.append(f"| **{title}** | | | | | |")
+        print(self.lines[-1], flush=True)
 
     def add(self, name: str, samples: list[float], baseline: list[float] | None = None,
             baselineName: str = "", target: str = "") -> None:
         self.lines.append(row(name, samples, baseline, baselineName, target))
-        self.data[name] = {"samples": samples, "baseline": baseline}
+        self.data[f"{self.current}: {name} / {baselineName}"] = {
+            "samples": samples, "baseline": baseline}
         print(self.lines[-1], flush=True)
 
     def note(self, name: str, value: str, target: str = "") -> None:
         self.lines.append(f"| {name} | {value} | | | | {target} |")
-        self.data[name] = value
+        self.data[f"{self.current}: {name}"] = value
         print(self.lines[-1], flush=True)
 
 

@@ -467,7 +467,14 @@ class X11Desktop:
         return self.x.call(lane, self._xvnc, info, f, *args).addErrback(wrap)
 
     def typeText(self, text: str) -> defer.Deferred[None]:
-        return self._onX("input", xsession.XSession.typeText, text)
+        return self._onX("input", xsession.typeText, text).addCallback(self._typed)
+
+    def _typed(self, remapped: bool) -> None:
+        # xdotool reads the keyboard map when it starts: after typing bound
+        # keycodes, the next command gets an xdotool that knows them.
+        if remapped and self._xdotool is not None:
+            self._xdotool.terminate(self.config.stopGrace)
+            self._xdotool = None
 
     def pointer(self) -> defer.Deferred[tuple[int, int]]:
         return self._onX("input", xsession.XSession.pointer)

@@ -70,6 +70,8 @@ class XSession:
         self._shm: ShmGrabber | None | bool = None
         #: Buffers this connection's thread reuses for screenshots.
         self.scratch = imaging.Scratch()
+        #: How many keycodes L{typeText} has bound.
+        self.remaps = 0
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
 
@@ -197,6 +199,7 @@ class XSession:
                     if k == keycode:
                         del plain[old]
                 d.change_keyboard_mapping(keycode, [(keysym,) * width])
+                self.remaps += 1
                 d.sync()
                 plain[keysym] = found = (keycode, 0)
             keycode, level = found
@@ -213,6 +216,13 @@ class XSession:
                 d.sync()
                 pending = 0
         d.sync()
+
+
+def typeText(session: XSession, text: str) -> bool:
+    """L{XSession.typeText}; whether it changed the keyboard map."""
+    before = session.remaps
+    session.typeText(text)
+    return session.remaps != before
 
 
 def screenshot(

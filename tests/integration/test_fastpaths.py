@@ -138,3 +138,29 @@ class Input(DesktopTestCase):
         await self.desktop.stop()
         self.assertTrue(channel.exited)
         self.assertRaises(ProcessLookupError, os.kill, channel.pid, 0)
+
+
+class KeyboardMap(DesktopTestCase):
+    async def test_freshXdotoolAfterTypingBindsKeys(self) -> None:
+        """
+        Typing that binds keycodes retires the long-lived xdotool (it reads
+        the keyboard map once, when it starts); keys pressed after it, by a
+        fresh one, arrive as they should.
+        """
+        await self.startDesktop()
+        path = await self.catTerminal()
+        await self.ok(action="key", text="x")
+        old = self.desktop._xdotool
+        assert old is not None
+        await self.ok(action="type", text="é日")
+        await self.ok(action="key", text="eacute")
+        await self.ok(action="type", text="ok\n")
+        # The old xdotool, unaware of the new binding, loses the é.
+        expected = "xé日éok\n".encode()
+        self.assertEqual(await self.waitForContent(path, expected), expected)
+        self.assertIsNot(self.desktop._xdotool, old)
+        await old.whenEnded()
+        await self.ok(action="type", text="plain ascii\n")
+        channel = self.desktop._xdotool
+        await self.ok(action="key", text="Return")
+        self.assertIs(self.desktop._xdotool, channel)
