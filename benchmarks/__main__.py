@@ -1,7 +1,7 @@
 """
 Every latency and throughput measurement of the service in one run:
 
-    .venv/bin/pip install -e .[bench]   # once: websockify, the VNC baseline
+    .venv/bin/pip install -e ".[bench]" --config-settings editable_mode=compat  # once: websockify
     .venv/bin/python -m benchmarks [--rounds 30] [--only screenshots,input,...]
 
 It starts ``twistd agentdesktop`` on its own desktop (and a second one with

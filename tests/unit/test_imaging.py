@@ -56,7 +56,7 @@ def difference(a: Image.Image, b: Image.Image) -> tuple[float, int]:
 
 
 class PNGTests(SynchronousTestCase):
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=12, deadline=None)
     @given(st.integers(1, 70), st.integers(1, 40), st.sampled_from(["RGB", "RGBA", "L"]))
     def test_lossless(self, width: int, height: int, mode: str) -> None:
         """Pillow decodes the PNG to exactly the pixels encoded."""
