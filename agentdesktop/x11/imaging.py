@@ -38,7 +38,6 @@ PNG_LEVEL = 1
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_resizer = RustResizer()
 #: Catmull-Rom, with no alpha weighting: the fourth band of a frame is
 #: padding, and an RGB image has none.
 _BICUBIC = ResizeOptions(
@@ -66,6 +65,8 @@ class Scratch:
     def __init__(self) -> None:
         self._images: dict[tuple[str, tuple[int, int]], Image.Image] = {}
         self._rows = bytearray()
+        #: A resizer keeps working buffers of its own: one per thread.
+        self.resizer = RustResizer()
 
     def image(self, mode: str, size: tuple[int, int]) -> Image.Image:
         """An image of MODE and SIZE, the same one each time (contents undefined)."""
@@ -88,15 +89,16 @@ def resize(
 ) -> Image.Image:
     """
     IMAGE (mode RGB, or a L{frame}) resized to SIZE with a bicubic
-    (Catmull-Rom) convolution, in the same mode (into SCRATCH's image when
-    given); IMAGE itself when it already has that size.
+    (Catmull-Rom) convolution, in the same mode, into SCRATCH's image (a
+    new one without SCRATCH); IMAGE itself when it already has that size.
     """
     if image.size == size:
         return image
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGB")
-    out = scratch.image(image.mode, size) if scratch else Image.new(image.mode, size)
-    _resizer.resize_pil(PilImageWrapper(image), PilImageWrapper(out), _BICUBIC)
+    scratch = scratch or Scratch()
+    out = scratch.image(image.mode, size)
+    scratch.resizer.resize_pil(PilImageWrapper(image), PilImageWrapper(out), _BICUBIC)
     return out
 
 
