@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -77,6 +78,7 @@ class Service:
     def __init__(self, *options: str) -> None:
         self.options = options
         self.pid = 0
+        self.runtime = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: http.client.HTTPConnection | None = None
         self.info: dict[str, Any] = {}
@@ -85,7 +87,7 @@ class Service:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        runtime = tempfile.mkdtemp(prefix="adbench-")
+        runtime = self.runtime = tempfile.mkdtemp(prefix="adbench-")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "--nodaemon",
              "--pidfile=", "--logfile=/dev/null", "agentdesktop", "--listen",
@@ -109,6 +111,7 @@ class Service:
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=60)
+        shutil.rmtree(self.runtime, ignore_errors=True)
 
     @property
     def env(self) -> dict[str, str]:
