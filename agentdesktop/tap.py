@@ -93,6 +93,12 @@ def isLocalEndpoint(description: str) -> bool:
         return False
 
 
+def _xdotoolMode(value: str) -> str:
+    if value not in ("persistent", "per-action"):
+        raise ValueError(f"must be persistent or per-action, got {value!r}")
+    return value
+
+
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
@@ -133,6 +139,9 @@ class Options(usage.Options):
         ["dbus-daemon", None, "dbus-daemon", "dbus-daemon binary (the desktop's session bus)."],
         ["at-spi-bus-launcher", None, "/usr/libexec/at-spi-bus-launcher", "AT-SPI bus launcher (accessibility)."],
         ["xdg-open", None, "xdg-open", "xdg-open binary (what POST /open runs)."],
+        ["xdotool-mode", None, "persistent",
+         "persistent (one long-lived xdotool reads every input command) or "
+         "per-action (one xdotool process per action; slower, for comparison).", _xdotoolMode],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
     ]
@@ -210,6 +219,7 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             dbusDaemon=options["dbus-daemon"],
             atspiBusLauncher=options["at-spi-bus-launcher"],
             xdgOpen=options["xdg-open"],
+            xdotoolChannel=options["xdotool-mode"] == "persistent",
             runtimeDir=options["runtime-dir"],
         ),
     )

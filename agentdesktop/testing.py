@@ -517,6 +517,19 @@ class FakeProcessReactor(task.Clock):
         self.spawned: list[FakeProcess] = []
         self.tools: list[Callable[[list[str]], tuple[bytes, BaseException | None] | None]] = []
         self.dieOnSignal = True
+        self.readers: list[Any] = []
+
+    def addReader(self, reader: Any) -> None:
+        """Record a descriptor to read from (nothing reads it)."""
+        if reader not in self.readers:
+            self.readers.append(reader)
+
+    def removeReader(self, reader: Any) -> None:
+        if reader in self.readers:
+            self.readers.remove(reader)
+
+    def removeWriter(self, writer: Any) -> None:
+        """Nothing is ever written through this reactor."""
 
     def spawnProcess(self, proto: Any, executable: str, args: Sequence[str], env: Any = None,
                      path: Any = None, uid: Any = None, gid: Any = None, usePTY: Any = False,

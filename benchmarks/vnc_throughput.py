@@ -225,7 +225,7 @@ async def main(args: argparse.Namespace) -> None:
             OURS: lambda: rfbblocking.WebSocket(tcp(where["http"]), "/api/v0/desktop/vnc"),
             "agentdesktop raw listener": lambda: rfbblocking.Plain(tcp(where["raw"])),
             WEBSOCKIFY: lambda: rfbblocking.WebSocket(tcp(wsPort), "/", "binary"),
-            "minimal relay (reference)": lambda: rfbblocking.Plain(tcp(relayPort)),
+            RELAY: lambda: rfbblocking.Plain(tcp(relayPort)),
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
         for _ in range(args.rounds):
@@ -246,13 +246,24 @@ async def main(args: argparse.Namespace) -> None:
 DIRECT = "direct unix RFB socket"
 OURS = "agentdesktop /vnc (WebSocket)"
 WEBSOCKIFY = "websockify"
+RELAY = "minimal relay (reference)"
+
+
+def ratios(results: dict[str, list[tuple[float, float]]], name: str, base: str) -> list[float]:
+    """NAME's updates/s over BASE's, within each round."""
+    return [a[0] / b[0] for a, b in zip(results[name], results[base], strict=True)]
 
 
 def report(args: argparse.Namespace, results: dict[str, list[tuple[float, float]]]) -> None:
     """Medians of each path's rounds, and of its ratios within each round."""
-
-    def ratios(name: str, base: str) -> list[float]:
-        return [a[0] / b[0] for a, b in zip(results[name], results[base], strict=True)]
+    if args.json:
+        print(json.dumps({name: {
+            "updates_per_s": [r[0] for r in rounds], "mb_per_s": [r[1] for r in rounds],
+            "vs_direct": ratios(results, name, DIRECT),
+            "vs_websockify": ratios(results, name, WEBSOCKIFY),
+            "vs_relay": ratios(results, name, RELAY),
+        } for name, rounds in results.items()}))
+        return
 
     print(f"geometry {args.geometry}, 32 bpp Raw; {args.rounds} rounds of {args.seconds:g} s per path; "
           "medians, and the range of the per-round ratio to the direct socket")
@@ -260,9 +271,9 @@ def report(args: argparse.Namespace, results: dict[str, list[tuple[float, float]
     for name, rounds in results.items():
         fps = statistics.median(r[0] for r in rounds)
         mbps = statistics.median(r[1] for r in rounds)
-        direct = ratios(name, DIRECT)
+        direct = ratios(results, name, DIRECT)
         print(f"{name:30} {fps:10.1f} {mbps:7.0f} {statistics.median(direct):10.2f} "
-              f"{min(direct):5.2f}–{max(direct):4.2f} {statistics.median(ratios(name, WEBSOCKIFY)):14.2f}")
+              f"{min(direct):5.2f}–{max(direct):4.2f} {statistics.median(ratios(results, name, WEBSOCKIFY)):14.2f}")
 
 
 def run() -> None:
@@ -271,6 +282,7 @@ def run() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per path and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--xvnc", default="Xvnc")
+    parser.add_argument("--json", action="store_true", help="print the rounds as JSON")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--relay", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

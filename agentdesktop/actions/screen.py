@@ -4,12 +4,12 @@ Actions that look: screenshots, zooms, the pointer's position, and waiting.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from agentdesktop import geometry
 from agentdesktop.actions.table import Context, Space, Step, action, duration, need
 from agentdesktop.errors import badRequest
+from agentdesktop.jsonbody import Base64Text
 from agentdesktop.request import ActionRequest
 
 MAX_IMAGE_SIDE = 8192
@@ -66,7 +66,7 @@ def imageBody(output: str, data: bytes, size: tuple[int, int], fmt: str) -> dict
     """The response fields of an image."""
     body: dict[str, Any] = {
         "output": output,
-        "screenshot_data": base64.b64encode(data).decode("ascii"),
+        "screenshot_data": Base64Text.encode64(data),
         "screenshot_width": size[0],
         "screenshot_height": size[1],
     }

@@ -9,7 +9,6 @@ line per request.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from agentdesktop import jsonbody
 from agentdesktop.errors import APIError, DesktopError
 from agentdesktop.interfaces import DesktopInfo
 from agentdesktop.request import MAX_BODY_BYTES, decodeObject
@@ -111,12 +111,14 @@ class LimitedRequest(server.Request):
 
 
 def writeJSON(request: server.Request, status: int, body: Any) -> None:
-    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    # Written in pieces: a screenshot's base64 goes out without another copy.
+    pieces = jsonbody.parts(body)
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
     request.setHeader(b"cache-control", b"no-store")
-    request.setHeader(b"content-length", str(len(data)).encode())
-    request.write(data)
+    request.setHeader(b"content-length", str(sum(map(len, pieces))).encode())
+    for piece in pieces:
+        request.write(piece)
 
 
 def writeError(request: server.Request, error: APIError) -> None:

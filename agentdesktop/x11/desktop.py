@@ -14,7 +14,6 @@ import time
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -54,6 +53,7 @@ from agentdesktop.x11.damage import DamageWatcher, waitForQuiet
 from agentdesktop.x11.launcher import Launcher
 from agentdesktop.x11.selection import SelectionOwner, readSelection, selectionAtomName
 from agentdesktop.x11.worker import XWorker
+from agentdesktop.x11.xdotool import XdotoolProcess, literal
 from agentdesktop.x11.xvnc import (
     RFB_BANNER_PREFIX,
     XvncOptions,
@@ -83,6 +83,9 @@ class DesktopConfig:
     dbusDaemon: str = "dbus-daemon"
     atspiBusLauncher: str = "/usr/libexec/at-spi-bus-launcher"
     xdgOpen: str = "xdg-open"
+    #: Send input commands to one long-lived C{xdotool -} (else: one
+    #: xdotool process per action).
+    xdotoolChannel: bool = True
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
@@ -206,11 +209,11 @@ class X11Desktop:
         self._xvnc: XvncProcess | None = None
         self._wm: SupervisedProcess | None = None
         self._autostart: list[SupervisedProcess] = []
+        self._xdotool: XdotoolProcess | None = None
         self._starting: Outcome[DesktopInfo] | None = None
         self._stopping = False
         self._dir: str | None = None
         self.x: XConnections = x if x is not None else XConnections(reactor)
-        self._resizePool: ThreadPoolExecutor | None = None
         self._env: dict[str, str] = {}
         self.a11y = AccessibilityStack(
             reactor,
@@ -395,20 +398,23 @@ class X11Desktop:
             reason=str(reason),
         )
         self.info = None
-        for child in [self._wm, *self._autostart]:
+        for child in [self._wm, *self._autostart, self._xdotool]:
             if child is not None:
                 child.terminate(self.config.stopGrace)
         self.a11y.stop()
         self._launcher.stopAll(self.config.stopGrace)
 
     async def _stopChildren(self) -> None:
-        children = [c for c in [*self._autostart, self._wm, self._xvnc] if c is not None]
+        children = [
+            c for c in [*self._autostart, self._wm, self._xdotool, self._xvnc] if c is not None
+        ]
         stopping: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
         stopping.append(self.a11y.stop())
         stopping.append(self._launcher.stopAll(self.config.stopGrace))
         await defer.gatherResults(stopping)
         self._autostart = []
         self._wm = None
+        self._xdotool = None
         self._xvnc = None
 
     def stop(self) -> defer.Deferred[None]:
@@ -427,9 +433,6 @@ class X11Desktop:
         await connections
         self.info = None
         self.a11y.close()
-        if self._resizePool is not None:
-            self._resizePool.shutdown(wait=False)
-            self._resizePool = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -453,7 +456,28 @@ class X11Desktop:
         )
 
     def _xdo(self, *args: Any) -> defer.Deferred[None]:
-        return self.xdotool(*(str(a) for a in args)).addCallback(lambda _: None)
+        argv = [str(a) for a in args]
+        if self.config.xdotoolChannel and literal(argv):
+            try:
+                channel = self._channel()
+            except DesktopError as e:
+                return defer.fail(e)
+            return channel.run(argv)
+        return self.xdotool(*argv).addCallback(lambda _: None)
+
+    def _channel(self) -> XdotoolProcess:
+        """This X server's long-lived xdotool; a fresh one if it died or hung."""
+        self._require()
+        if self._xdotool is None or not self._xdotool.usable:
+            if self._xdotool is not None:
+                self._xdotool.terminate(self.config.stopGrace)
+            child = XdotoolProcess(self.reactor, self.config.toolTimeout)
+            try:
+                child.start(self.reactor, self.config.xdotool, self._env)
+            except OSError as e:
+                raise DesktopError(f"cannot run xdotool: {e}") from None
+            self._xdotool = child
+        return self._xdotool
 
     def _holding(self, modifiers: Sequence[str], args: list[Any]) -> defer.Deferred[None]:
         """Run xdotool ARGS in one invocation, with MODIFIERS held around them."""
@@ -518,7 +542,14 @@ class X11Desktop:
         return self.x.call(lane, self._xvnc, info, f, *args).addErrback(wrap)
 
     def typeText(self, text: str) -> defer.Deferred[None]:
-        return self._onX("input", xsession.XSession.typeText, text)
+        return self._onX("input", xsession.typeText, text).addCallback(self._typed)
+
+    def _typed(self, remapped: bool) -> None:
+        # xdotool reads the keyboard map when it starts: after typing bound
+        # keycodes, the next command gets an xdotool that knows them.
+        if remapped and self._xdotool is not None:
+            self._xdotool.terminate(self.config.stopGrace)
+            self._xdotool = None
 
     def pointer(self) -> defer.Deferred[tuple[int, int]]:
         return self._onX("input", xsession.XSession.pointer)
@@ -536,11 +567,7 @@ class X11Desktop:
         format: str,
         quality: int | None,
     ) -> defer.Deferred[bytes]:
-        if self._resizePool is None:
-            self._resizePool = ThreadPoolExecutor(2, thread_name_prefix="agentdesktop-resize")
-        return self._onX(
-            "screen", xsession.screenshot, region, size, format, quality, self._resizePool
-        )
+        return self._onX("screen", xsession.screenshot, region, size, format, quality)
 
     # -- accessibility
 

@@ -7,12 +7,10 @@ owns, one X connection per pool thread.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 from Xlib import X
@@ -20,6 +18,7 @@ from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
 from agentdesktop.keys import keysymForCharacter
+from agentdesktop.x11 import imaging
 from agentdesktop.x11.xshm import ShmGrabber
 
 #: A keycode we remapped is not remapped again for this long, so that a
@@ -29,9 +28,6 @@ REMAP_GUARD_SECONDS = 0.15
 
 #: Key events sent between two round trips to the server.
 TYPE_CHUNK = 64
-
-_RESAMPLE = Image.Resampling.BICUBIC
-
 
 #: python-xlib finds the cookie through C{$XAUTHORITY} only; connections
 #: are made one at a time with it pointing at the desktop's file.
@@ -72,6 +68,10 @@ class XSession:
             raise RuntimeError(f"display {name} lacks the XTEST extension")
         self._lastUse: dict[int, float] = {}
         self._shm: ShmGrabber | None | bool = None
+        #: Buffers this connection's thread reuses for screenshots.
+        self.scratch = imaging.Scratch()
+        #: How many keycodes L{typeText} has bound.
+        self.remaps = 0
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
 
@@ -102,7 +102,22 @@ class XSession:
     # -- screen
 
     def grab(self, region: tuple[int, int, int, int] | None = None) -> Image.Image:
-        """Grab REGION (x0, y0, x1, y1; exclusive) or the whole screen."""
+        """Grab REGION (x0, y0, x1, y1; exclusive) or the whole screen, as RGB."""
+        data, size = self.grabBGRX(region)
+        image = Image.frombuffer("RGB", size, data, "raw", "BGRX", 0, 1)  # type: ignore[arg-type]
+        image.load()
+        return image
+
+    def grabBGRX(
+        self, region: tuple[int, int, int, int] | None = None
+    ) -> tuple[memoryview | bytes, tuple[int, int]]:
+        """
+        Grab REGION (or the whole screen) as the server holds it: rows of
+        32-bit B, G, R, padding pixels.  The data may be this session's
+        shared memory segment, valid until its next grab.
+
+        @return: the data and the (width, height) grabbed.
+        """
         if region is None:
             x0, y0 = 0, 0
             x1, y1 = self.size()
@@ -117,11 +132,11 @@ class XSession:
                 # Not on this server (or not to this client): plain GetImage.
                 self._shm = False
         if isinstance(self._shm, ShmGrabber) and w * h * 4 <= self._shm.size:
-            return self._shm.grab(self.root, x0, y0, w, h)
+            return self._shm.grab(self.root, x0, y0, w, h), (w, h)
         raw = self.root.get_image(x0, y0, w, h, X.ZPixmap, 0xFFFFFFFF)
         if raw.depth not in (24, 32) or len(raw.data) < w * h * 4:
             raise RuntimeError(f"unsupported screen format (depth {raw.depth})")
-        return Image.frombuffer("RGB", (w, h), raw.data, "raw", "BGRX", 0, 1)
+        return raw.data, (w, h)
 
     # -- keyboard and pointer
 
@@ -184,6 +199,7 @@ class XSession:
                     if k == keycode:
                         del plain[old]
                 d.change_keyboard_mapping(keycode, [(keysym,) * width])
+                self.remaps += 1
                 d.sync()
                 plain[keysym] = found = (keycode, 0)
             keycode, level = found
@@ -202,50 +218,11 @@ class XSession:
         d.sync()
 
 
-def resize(
-    image: Image.Image, size: tuple[int, int], pool: ThreadPoolExecutor | None = None
-) -> Image.Image:
-    """
-    Resize IMAGE to SIZE with bicubic filtering, in two horizontal halves on
-    two threads (Pillow releases the GIL; the halves are computed from the
-    whole source, so there is no seam).
-    """
-    if image.size == size:
-        return image
-    w, h = size
-    if h < 64 or pool is None:
-        return image.resize(size, _RESAMPLE)
-    sw, sh = image.size
-    half = h // 2
-    boxes = [(0, half), (half, h)]
-    parts = list(
-        pool.map(
-            lambda rows: image.resize(
-                (w, rows[1] - rows[0]),
-                _RESAMPLE,
-                box=(0, rows[0] * sh / h, sw, rows[1] * sh / h),
-            ),
-            boxes,
-        )
-    )
-    out = Image.new("RGB", size)
-    for (top, _), part in zip(boxes, parts, strict=True):
-        out.paste(part, (0, top))
-    return out
-
-
-def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
-    """Encode IMAGE as C{png}, C{jpeg} or C{webp}."""
-    out = io.BytesIO()
-    if fmt == "png":
-        image.save(out, "PNG", compress_level=1)
-    elif fmt == "jpeg":
-        image.save(out, "JPEG", quality=quality if quality is not None else 80)
-    elif fmt == "webp":
-        image.save(out, "WEBP", quality=quality if quality is not None else 80, method=0)
-    else:
-        raise ValueError(fmt)
-    return out.getvalue()
+def typeText(session: XSession, text: str) -> bool:
+    """L{XSession.typeText}; whether it changed the keyboard map."""
+    before = session.remaps
+    session.typeText(text)
+    return session.remaps != before
 
 
 def screenshot(
@@ -254,8 +231,8 @@ def screenshot(
     size: tuple[int, int],
     fmt: str,
     quality: int | None,
-    pool: ThreadPoolExecutor | None = None,
 ) -> bytes:
-    """Grab, resize and encode, all in the calling thread (and POOL)."""
-    return encode(resize(session.grab(region), size, pool), fmt, quality)
+    """Grab, resize and encode, all in the calling thread."""
+    data, grabbed = session.grabBGRX(region)
+    return imaging.screenshot(imaging.frame(data, grabbed), size, fmt, quality, session.scratch)
 

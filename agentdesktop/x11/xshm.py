@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-from PIL import Image
 from Xlib import X
 from Xlib.protocol import rq
 
@@ -95,7 +94,11 @@ class ShmGrabber:
             # even if this process dies.
             _libc.shmctl(self.shmid, IPC_RMID, None)
 
-    def grab(self, drawable: object, x: int, y: int, w: int, h: int) -> Image.Image:
+    def grab(self, drawable: object, x: int, y: int, w: int, h: int) -> memoryview:
+        """
+        The W x H pixels at (X, Y) of DRAWABLE as 32-bit BGRX rows: a view
+        of the segment itself, valid until the next grab.
+        """
         if w * h * 4 > self.size:
             raise ValueError("region larger than the segment")
         reply = _GetImage(
@@ -105,11 +108,7 @@ class ShmGrabber:
         )
         if reply.depth not in (24, 32):
             raise RuntimeError(f"unsupported screen depth {reply.depth}")
-        buf = (ctypes.c_char * (w * h * 4)).from_address(self.addr)
-        # frombuffer with a raw BGRX decoder copies into a new RGB image.
-        image = Image.frombuffer("RGB", (w, h), memoryview(buf), "raw", "BGRX", 0, 1)  # type: ignore[arg-type]
-        image.load()
-        return image.copy() if image.readonly else image
+        return memoryview((ctypes.c_char * (w * h * 4)).from_address(self.addr)).cast("B")
 
     def close(self) -> None:
         try:

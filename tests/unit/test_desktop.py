@@ -216,3 +216,67 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.assertEqual(os.listdir(self.runtime), [])
         self.assertEqual(self.reactor.getDelayedCalls(), [])
         self.failureResultOf(self.desktop.start(), DesktopError)
+
+
+class InputChannelTests(SynchronousTestCase):
+    """Which xdotool runs an input command: the long-lived one, or one per action."""
+
+    ACK = b"x:1 y:1 screen:0 window:1\n"
+
+    def desktop(self, channel: bool) -> tuple[X11Desktop, FakeProcessReactor]:
+        reactor = FakeProcessReactor()
+        runtime = os.path.abspath(self.mktemp())
+        os.makedirs(runtime)
+        # No accessibility buses (a missing binary is allowed): input only.
+        desktop = X11Desktop(reactor, DesktopConfig(windowManager=None, runtimeDir=runtime,
+                                                    xdotoolChannel=channel,
+                                                    dbusDaemon=os.path.join(runtime, "none")),
+                             x=FakeXConnections())
+        d = desktop.start()
+        reactor.named("Xvnc")[0].output(3, b"5\n")
+        self.successResultOf(d)
+
+        def stop() -> None:
+            for process in reactor.running():
+                process.end()
+            reactor.advance(0)  # output readers close their pipes
+
+        self.addCleanup(stop)
+        return desktop, reactor
+
+    def test_longLived(self) -> None:
+        """Clicks and keys go to one `xdotool -`, started on first use."""
+        desktop, reactor = self.desktop(channel=True)
+        first = desktop.click(10, 20, 1, 1, ())
+        [channel] = reactor.named("stdbuf")
+        self.assertEqual(channel.command, ["stdbuf", "-oL", "xdotool", "-"])
+        channel.output("output", self.ACK)  # type: ignore[arg-type]
+        self.successResultOf(first)
+        second = desktop.keys([["ctrl", "a"]])
+        channel.output("output", self.ACK)  # type: ignore[arg-type]
+        self.successResultOf(second)
+        self.assertEqual(channel.written.split(b"\n")[::2][:2],
+                         [b"mousemove 10 20 click --repeat 1 --delay 0 1",
+                          b"key --delay 0 ctrl+a"])
+        self.assertEqual(reactor.named("xdotool"), [])
+
+    def test_replacedWhenDead(self) -> None:
+        desktop, reactor = self.desktop(channel=True)
+        lost = desktop.move(1, 1)
+        [old] = reactor.named("stdbuf")
+        old.end(error.ProcessTerminated(exitCode=1))
+        self.assertIn("xdotool exited", str(self.failureResultOf(lost, DesktopError).value))
+        moved = desktop.move(2, 2)
+        old, new = reactor.named("stdbuf")
+        self.assertEqual(new.written, b"mousemove 2 2\ngetmouselocation\n")
+        new.output("output", self.ACK)  # type: ignore[arg-type]
+        self.successResultOf(moved)
+
+    def test_perAction(self) -> None:
+        """--xdotool-mode per-action: one xdotool process, argv, per command."""
+        desktop, reactor = self.desktop(channel=False)
+        reactor.tools.append(lambda argv: (b"", None) if argv[0] == "xdotool" else None)
+        self.successResultOf(desktop.move(3, 4))
+        [one] = reactor.named("xdotool")
+        self.assertEqual(one.command, ["xdotool", "mousemove", "3", "4"])
+        self.assertEqual(reactor.named("stdbuf"), [])

@@ -19,7 +19,7 @@ class Plugin(SynchronousTestCase):
 
     def test_badOptionsRefused(self) -> None:
         for argv in (["--geometry", "12x"], ["--depth", "7"], ["--recording-fps", "0"],
-                     ["--auth-token-file", "/nonexistent/token"]):
+                     ["--auth-token-file", "/nonexistent/token"], ["--xdotool-mode", "fork"]):
             with self.assertRaises(UsageError, msg=argv):
                 tap.Options().parseOptions(argv)
 
@@ -104,3 +104,12 @@ class Plugin(SynchronousTestCase):
         options = tap.Options()
         options.parseOptions([])
         self.assertEqual(tap.makeDesktop(options, None).config.xdgOpen, "xdg-open")
+
+    def test_xdotoolMode(self) -> None:
+        """One long-lived xdotool by default; one per action when asked."""
+        from twisted.internet.task import Clock
+
+        for argv, channel in (([], True), (["--xdotool-mode", "per-action"], False)):
+            options = tap.Options()
+            options.parseOptions(argv)
+            self.assertIs(tap.makeDesktop(options, Clock()).config.xdotoolChannel, channel)
