@@ -74,7 +74,7 @@ async def serve(width: int, height: int, xvnc: str) -> None:
         )
         raw = vncListenService("tcp:0:interface=127.0.0.1", state, reactor)
         raw.startService()
-        rawPort = await raw._waitingForPort  # type: ignore[attr-defined]
+        rawPort = await raw.whenListening()
         stdin = _UntilEOF()
         stdio.StandardIO(stdin)
         sys.stdout.write(json.dumps({
