@@ -445,7 +445,8 @@ class X11Desktop:
             self._requests.open()
         if self._sandbox is None:
             self._sandbox = await self._chromiumSandbox()
-        programs = xpanel.available(xpanel.panelPrograms(self._sandbox), self._env)
+        profile = os.path.join(directory, "chromium")
+        programs = xpanel.available(xpanel.panelPrograms(self._sandbox, profile), self._env)
         self._programs = {p.name: p for p in programs}
         config = os.path.join(directory, "tint2rc")
         with open(config, "w", encoding="utf-8") as f:

@@ -60,9 +60,12 @@ class PanelProgram:
     argv: tuple[str, ...]
 
 
-def chromiumArgv(sandbox: bool) -> tuple[str, ...]:
+def chromiumArgv(sandbox: bool, profile: str) -> tuple[str, ...]:
     """
-    Chromium's command line on this desktop.  Debian's C{chromium} wrapper
+    Chromium's command line on this desktop, with its profile in the
+    directory PROFILE: one of the desktop's own, since a Chromium already
+    running with the same profile (on another desktop of the same user)
+    would take the request and open its window there.  Debian's C{chromium} wrapper
     resets C{CHROMIUM_FLAGS} before reading C{/etc/chromium.d}, so flags go
     on the command line.  No GPU flag is needed: without a GPU (Xvnc has
     none) Chromium renders in software by itself.  C{--no-sandbox} only
@@ -71,16 +74,19 @@ def chromiumArgv(sandbox: bool) -> tuple[str, ...]:
     seccomp profiles often refuse, and Chromium refuses to run as root
     with its sandbox on.
     """
-    argv = ("chromium", "--no-first-run", "--password-store=basic")
+    argv = ("chromium", f"--user-data-dir={profile}", "--no-first-run", "--password-store=basic")
     return argv if sandbox else (*argv, "--no-sandbox")
 
 
-def panelPrograms(sandbox: bool) -> list[PanelProgram]:
-    """The buttons, in order (SANDBOX: whether Chromium can use its sandbox)."""
+def panelPrograms(sandbox: bool, profile: str) -> list[PanelProgram]:
+    """
+    The buttons, in order (SANDBOX: whether Chromium can use its sandbox;
+    PROFILE: Chromium's profile directory).
+    """
     return [
         PanelProgram("terminal", "Terminal", "xterm-color",
                      ("xterm", "-fa", "Monospace", "-fs", "11")),
-        PanelProgram("browser", "Browser", "chromium", chromiumArgv(sandbox)),
+        PanelProgram("browser", "Browser", "chromium", chromiumArgv(sandbox, profile)),
         PanelProgram("editor", "Text editor", "l3afpad", ("l3afpad",)),
     ]
 

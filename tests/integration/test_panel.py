@@ -82,6 +82,34 @@ class DefaultDesktop(DesktopTestCase):
         # A new window on the task bar did not take the panel down.
         self.assertTrue(await deferToThreadPool(reactor, reactor.getThreadPool(), panelShown, self.info))
 
+    async def windowOfClass(self, cls: str, seconds: float = 30) -> dict | None:
+        """The first managed window of class CLS (as C{GET /windows} lists it) once there is one."""
+        for _ in range(int(seconds / 0.1)):
+            code, windows = await self.request("GET", "windows")
+            self.assertEqual(code, 200, windows)
+            found = next((w for w in windows["windows"] if w["class"] == cls), None)
+            if found is not None:
+                return found
+            await sleep(0.1)
+        return None
+
+    async def test_browserAndEditorButtons(self) -> None:
+        """
+        The Browser button opens Chromium on this desktop (with the
+        desktop's own profile, so no Chromium elsewhere takes the window),
+        the Text editor button l3afpad.
+        """
+        await self.startDesktop()
+        await self.ok(action="left_click", coordinate=[165, 1062])
+        await self.ok(action="left_click", coordinate=[285, 1062])
+        self.assertIsNotNone(await self.windowOfClass("Chromium"))
+        self.assertIsNotNone(await self.windowOfClass("L3afpad"))
+        code, launched = await self.request("GET", "launch")
+        commands = {p["command"][0]: p["command"] for p in launched["processes"]}
+        profile = os.path.join(os.path.dirname(self.info.xauthority), "chromium")
+        self.assertIn(f"--user-data-dir={profile}", commands["chromium"])
+        self.assertEqual(commands["l3afpad"], ["l3afpad"])
+
     async def test_panelBackAfterXvncDied(self) -> None:
         await self.startDesktop()
         xvnc = self.desktop._xvnc

@@ -128,12 +128,29 @@ class DefaultDesktop(SynchronousTestCase):
             f.write("tor\n")
         reader.doRead()
         xterm, l3afpad = self.reactor.spawned[-2:]
-        self.assertEqual(xterm.command, list(panel.panelPrograms(False)[0].argv))
+        self.assertEqual(xterm.command, list(panel.panelPrograms(False, "")[0].argv))
         self.assertEqual(l3afpad.command, ["l3afpad"])
         self.assertEqual(xterm.env["DISPLAY"], ":7")
         self.assertEqual([launched.command[0] for launched in self.desktop.launched()], ["xterm", "l3afpad"])
         self.assertEqual(self.reactor.spawned[-1].argv[:2], ["setsid", "setpriv"])
         self.assertEqual((xterm.path, l3afpad.path), (self.home, self.home))
+
+    def test_browserHasTheDesktopsOwnProfile(self) -> None:
+        """Not the user's: a Chromium on another desktop would take the window."""
+        info = self.successResultOf(self.start())
+        [reader] = self.reactor.readers
+        with open(reader.path, "w") as f:
+            f.write("browser\n")
+        reader.doRead()
+        [chromium] = self.reactor.named("chromium")
+        profile = os.path.join(os.path.dirname(info.xauthority), "chromium")
+        self.assertEqual(chromium.command[:2], ["chromium", f"--user-data-dir={profile}"])
+        self.assertEqual(chromium.command[-1], "--no-sandbox")  # as root (patched)
+
+    def start(self) -> defer.Deferred:
+        d = self.desktop.start()
+        self.started()
+        return d
 
     def test_missingProgramHasNoButton(self) -> None:
         os.unlink(os.path.join(os.path.dirname(self.dbus), "l3afpad"))
@@ -214,14 +231,14 @@ class Sandbox(SynchronousTestCase):
         self.assertEqual(self.sandboxed(None), (False, []))
 
     def test_flags(self) -> None:
-        self.assertNotIn("--no-sandbox", panel.chromiumArgv(True))
-        self.assertEqual(panel.chromiumArgv(False)[-1], "--no-sandbox")
-        self.assertEqual(panel.chromiumArgv(True)[0], "chromium")
+        self.assertNotIn("--no-sandbox", panel.chromiumArgv(True, "/p"))
+        self.assertEqual(panel.chromiumArgv(False, "/p")[-1], "--no-sandbox")
+        self.assertEqual(panel.chromiumArgv(True, "/p")[:2], ("chromium", "--user-data-dir=/p"))
 
 
 class Config(SynchronousTestCase):
     def render(self) -> str:
-        return panel.renderConfig(panel.panelPrograms(True), "/run/x y/panel-requests")
+        return panel.renderConfig(panel.panelPrograms(True, "/p"), "/run/x y/panel-requests")
 
     def test_buttons(self) -> None:
         text = self.render()
