@@ -64,7 +64,7 @@ async def serve(width: int, height: int, xvnc: str) -> None:
     from agentdesktop.x11 import DesktopConfig, X11Desktop
     from tests.integration.harness import paintPattern
 
-    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=None, xvnc=xvnc))
+    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=None, xvnc=xvnc, desktop="minimal"))
     try:
         info = await desktop.start()
         await threads.deferToThread(paintPattern, info)
