@@ -1,9 +1,10 @@
 """
 The X11 desktop: Xvnc (X server and VNC server in one), a window manager,
 the default desktop's background and panel, autostart commands, input
-through xdotool and XTEST, screen grabs through python-xlib.  One L{X11Desktop} owns every process it starts; the
-processes' lives are L{XvncProcess} and L{SupervisedProcess}, the desktop
-keeps the policy (when to start, restart, and what a failure means).
+through xdotool and XTEST, screen grabs through python-xlib.  One
+L{X11Desktop} owns every process it starts; the processes' lives are
+L{XvncProcess} and L{SupervisedProcess}, the desktop keeps the policy (when
+to start, restart, and what a failure means).
 """
 
 from __future__ import annotations

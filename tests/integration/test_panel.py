@@ -52,6 +52,16 @@ class DefaultDesktop(DesktopTestCase):
         await self.startDesktop()
         self.assertPanel(await self.screenshot())
 
+    async def test_stillDesktopSettles(self) -> None:
+        """Nothing on the panel changes by itself (no clock): a batch's observation settles."""
+        await self.startDesktop()
+        code, out = await self.request("POST", "batch", {
+            "actions": [{"action": "wait", "duration": 0}],
+            "observe": {"settle_ms": 1500, "timeout_ms": 5000, "screenshot": False},
+        })
+        self.assertEqual(code, 200, out)
+        self.assertTrue(out["observation"]["settled"], out["observation"])
+
     async def test_terminalButtonOpensATerminal(self) -> None:
         """
         The README's first example: click the Terminal button, type a
