@@ -123,8 +123,9 @@ class WindowInfo:
 @dataclass(frozen=True)
 class Launched:
     """
-    A program started on the desktop through L{IDesktop.launch} or
-    L{IDesktop.openTarget}, while it runs.
+    A program started on the desktop through L{IDesktop.launch},
+    L{IDesktop.openTarget} or a button of the default desktop's panel,
+    while it runs.
 
     @ivar pid: its process id (it leads its own process group).
     @ivar command: its argv.

@@ -198,8 +198,28 @@ class GroupSentinel:
     def unwatch(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")
 
+    def close(self, timeout: float = 5.0) -> None:
+        """End the sentinel (it kills whatever is still listed) and reap it."""
+        try:
+            os.close(self._write)
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
 
 _sentinel: GroupSentinel | None = None
+
+
+def closeGroupSentinel() -> None:
+    """At a clean shutdown: end and reap the sentinel, so it does not outlive us."""
+    global _sentinel
+    if _sentinel is not None:
+        sentinel, _sentinel = _sentinel, None
+        sentinel.close()
 
 
 def groupSentinel() -> GroupSentinel:

@@ -4,14 +4,18 @@ The service that owns the desktop and everything it started.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from agentdesktop.process import closeGroupSentinel
 from agentdesktop.actions import ActionRunner
 from agentdesktop.control import ControlLease
+from agentdesktop.endpoints import ListenFailed
 from agentdesktop.errors import DesktopError
 from agentdesktop.interfaces import IDesktop, IRecorder
 from agentdesktop.metrics import Metrics
@@ -36,8 +40,13 @@ class DesktopService(service.MultiService):
     def desktop(self) -> IDesktop:
         return self.state.desktop
 
+    def privilegedStartService(self) -> None:
+        with _listening():
+            super().privilegedStartService()
+
     def startService(self) -> None:
-        super().startService()
+        with _listening():
+            super().startService()
 
         def failed(f: Any) -> None:
             f.trap(DesktopError)
@@ -62,7 +71,24 @@ class DesktopService(service.MultiService):
             except Exception:
                 log.failure("Closing the recorder failed")
         await self.desktop.stop()
+        # Every child has exited: the sentinel that would have killed their
+        # groups had we died goes too.
+        closeGroupSentinel()
         log.info("Desktop stopped; every child process has exited")
+
+
+@contextmanager
+def _listening() -> Iterator[None]:
+    """
+    A listener that cannot bind ends start-up with one log line and exit
+    status 1: twistd would print the exception's traceback.  (The service
+    has not started the desktop yet: the listeners start first.)
+    """
+    try:
+        yield
+    except ListenFailed as e:
+        log.critical("Cannot listen: {error}", error=str(e))
+        raise SystemExit(1) from None
 
 
 def makeState(

@@ -1,19 +1,30 @@
 """
 C{twistd agentdesktop}: options and service construction.
+
+Under twistd a bad option is one line on standard error naming the option
+and what it needs, and exit status 2 (L{Options.parseOptions}); endpoints
+are checked without listening (L{agentdesktop.endpoints}), and an endpoint
+that cannot be bound at start-up is one log line and a non-zero exit
+(L{agentdesktop.service.DesktopService}).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import platform
 import shlex
+import sys
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application import strports
+import twisted
 from twisted.application.service import IService
-from twisted.internet import endpoints
 from twisted.python import usage
 
+from agentdesktop import __version__
+from agentdesktop.endpoints import Listener, checkServerEndpoint, isLocalEndpoint
+
+from agentdesktop.programs import resolveProgram
 from agentdesktop.recording import Recorder, RecorderConfig
 from agentdesktop.service import DesktopService, makeState
 from agentdesktop.state import ALWAYS, WITH_CONTROL
@@ -21,6 +32,7 @@ from agentdesktop.vnc.listener import vncListenService
 from agentdesktop.web.resource import makeSite
 from agentdesktop.web.root import makeRoot
 from agentdesktop.x11 import DesktopConfig, X11Desktop
+from agentdesktop.x11.desktop import DESKTOPS
 
 DEFAULT_LISTEN = "tcp:8790:interface=127.0.0.1"
 
@@ -72,25 +84,38 @@ def _viewerInput(value: str) -> str:
     return value
 
 
-def isLocalEndpoint(description: str) -> bool:
+def _namingErrors(parameters: list[list[Any]]) -> list[list[Any]]:
     """
-    Whether the server endpoint DESCRIPTION (a Twisted endpoint string)
-    can only be reached from this machine: a unix socket, or TCP/TLS bound
-    to a loopback address.
+    PARAMETERS (C{optParameters}) with coerce functions whose errors name
+    their option: C{usage.Options} reports a coerce function's ValueError
+    as "Parameter type enforcement failed: ..." without saying which.
+    """
+    return [[*p[:4], _naming(p[0], p[4])] if len(p) > 4 else p for p in parameters]
 
-    @raise ValueError: DESCRIPTION is not an endpoint string.
-    """
-    endpoint = endpoints.serverFromString(None, description)
-    if isinstance(endpoint, endpoints.UNIXServerEndpoint):
-        return True
-    # Twisted keeps the interface of TCP (and TLS) endpoints in _interface.
-    interface = getattr(endpoint, "_interface", None)
-    if not isinstance(interface, str):
-        return False
-    try:
-        return ipaddress.ip_address(interface.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+
+def _naming(name: str, coerce: Callable[[str], Any]) -> Callable[[str], Any]:
+    def coerced(value: str) -> Any:
+        try:
+            return coerce(value)
+        except ValueError as e:
+            raise usage.UsageError(f"--{name} {value}: {e}") from None
+
+    coerced.coerceDoc = getattr(coerce, "coerceDoc", "")  # type: ignore[attr-defined]
+    return coerced
+
+
+def announceAPI(where: str, secure: bool) -> str:
+    """The log line saying where the HTTP API is (WHERE as the bound address reads)."""
+    if where.startswith("unix socket"):
+        return f"HTTP API on {where} (under /api/v0/desktop/)"
+    scheme = "https" if secure else "http"
+    return f"HTTP API on {scheme}://{where}/api/v0/desktop/ (the viewer is at that URL)"
+
+
+def _desktop(value: str) -> str:
+    if value not in DESKTOPS:
+        raise ValueError(f"must be {' or '.join(DESKTOPS)}, got {value!r}")
+    return value
 
 
 def _xdotoolMode(value: str) -> str:
@@ -114,9 +139,12 @@ class Options(usage.Options):
          "Serve GET /metrics without the bearer token (for a scraper on a trusted network)."],
     ]
 
-    optParameters = [
+    optParameters = _namingErrors([
         ["geometry", None, Size((1920, 1080)), "Native screen size.", _geometry],
         ["depth", None, 24, "Colour depth (16, 24 or 32).", _depth],
+        ["desktop", None, "default",
+         "default (a background and a panel with a terminal, a browser and a text editor) "
+         "or minimal (the bare window manager).", _desktop],
         ["window-manager", None, "openbox", "Window manager command, or 'none'."],
         ["vnc-listen", None, None, "Also expose raw RFB on this endpoint, e.g. tcp:5900:interface=127.0.0.1."],
         ["recordings-dir", None, None, "Directory for recordings (default: a private directory under the runtime dir)."],
@@ -142,9 +170,10 @@ class Options(usage.Options):
         ["xdotool-mode", None, "persistent",
          "persistent (one long-lived xdotool reads every input command) or "
          "per-action (one xdotool process per action; slower, for comparison).", _xdotoolMode],
+        ["tint2", None, "tint2", "tint2 binary (the default desktop's panel)."],
         ["ffmpeg", None, "ffmpeg", "ffmpeg binary."],
         ["ffprobe", None, "ffprobe", "ffprobe binary."],
-    ]
+    ])
 
     def __init__(self) -> None:
         super().__init__()
@@ -153,7 +182,33 @@ class Options(usage.Options):
 
     def opt_listen(self, endpoint: str) -> None:
         """HTTP endpoint (Twisted endpoint string; repeatable) [default: tcp:8790:interface=127.0.0.1]."""
+        try:
+            checkServerEndpoint("--listen", endpoint)
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
         self["listen"].append(endpoint)
+
+    def opt_version(self) -> None:
+        """Print agentdesktop's version (and Twisted's and Python's) and exit."""
+        print(f"agentdesktop {__version__} (Twisted {twisted.__version__}, "
+              f"Python {platform.python_version()})")
+        sys.exit(0)
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        Parse OPTIONS.  As twistd's subcommand (C{parent} is set), a bad
+        option is one line on standard error and exit status 2: twistd's
+        own C{app.run} would print its whole help and exit 1 on any
+        L{usage.UsageError}, and this is the one place a plugin can stop
+        that.  Called directly, it raises L{usage.UsageError}.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if getattr(self, "parent", None) is None:
+                raise
+            sys.stderr.write(f"twistd agentdesktop: {e}\n")
+            sys.exit(2)
 
     def opt_autostart(self, command: str) -> None:
         """Command to run on the desktop once it is up (repeatable)."""
@@ -182,10 +237,23 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--auth-token-file: {path} is empty")
             self["token"] = token
         self.checkVNCListen()
+        self.checkPanel()
         for name in ("recordings-dir", "runtime-dir"):
             value = self[name]
             if value is not None and os.path.exists(value) and not os.path.isdir(value):
                 raise usage.UsageError(f"--{name}: {value} is not a directory")
+
+    def checkPanel(self) -> None:
+        """The default desktop needs its panel."""
+        if self["desktop"] != "default":
+            return
+        try:
+            resolveProgram(self["tint2"], os.environ)
+        except ValueError as e:
+            raise usage.UsageError(
+                f"--desktop default needs tint2 (Debian package tint2): {e}; "
+                "install it, or pass --desktop minimal"
+            ) from None
 
     def checkVNCListen(self) -> None:
         """Refuse a raw VNC listener others can reach while a token guards the API."""
@@ -193,9 +261,10 @@ class Options(usage.Options):
         if not endpoint:
             return
         try:
-            local = isLocalEndpoint(endpoint)
-        except (ValueError, TypeError, KeyError, OSError) as e:
-            raise usage.UsageError(f"--vnc-listen {endpoint}: {e}") from None
+            checkServerEndpoint("--vnc-listen", endpoint)
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        local = isLocalEndpoint(endpoint)
         if not local and self["token"] is not None and not self["vnc-listen-insecure"]:
             raise usage.UsageError(
                 f"--vnc-listen {endpoint} is reachable from other machines and raw VNC has no "
@@ -220,6 +289,8 @@ def makeDesktop(options: Options, reactor: Any) -> X11Desktop:
             atspiBusLauncher=options["at-spi-bus-launcher"],
             xdgOpen=options["xdg-open"],
             xdotoolChannel=options["xdotool-mode"] == "persistent",
+            desktop=options["desktop"],
+            tint2=options["tint2"],
             runtimeDir=options["runtime-dir"],
         ),
     )
@@ -259,7 +330,7 @@ def makeService(options: Options) -> IService:
     svc = DesktopService(state)
     site = makeSite(makeRoot(state, reactor))
     for endpoint in options["listen"]:
-        strports.service(endpoint, site).setServiceParent(svc)
+        Listener(reactor, "--listen", endpoint, site, announceAPI).setServiceParent(svc)
     if options["vnc-listen"]:
         vncListenService(options["vnc-listen"], state, reactor).setServiceParent(svc)
     return svc

@@ -451,6 +451,7 @@ class FakeProcess:
     @ivar command: the command line after our detach prefix, if any.
     @ivar written: what was written to its standard input.
     @ivar signals: the signals sent to it, by name (C{"TERM"}, C{"KILL"}).
+    @ivar path: the directory it was started in (C{None}: ours).
     """
 
     def __init__(self, reactor: FakeProcessReactor, proto: Any, argv: list[str],
@@ -461,6 +462,7 @@ class FakeProcess:
         self.command = argv[argv.index("--") + 1:] if argv[:1] == ["setsid"] else argv
         self.env = env
         self.childFDs = childFDs
+        self.path: str | None = None
         self.pid: int | None = reactor.nextPid
         #: The pid it had (L{pid} is C{None} once it ended).
         self.startPid = reactor.nextPid
@@ -520,7 +522,7 @@ class FakeProcessReactor(task.Clock):
         self.readers: list[Any] = []
 
     def addReader(self, reader: Any) -> None:
-        """Record a descriptor to read from (nothing reads it)."""
+        """Record READER; a test calls its C{doRead} when it has data."""
         if reader not in self.readers:
             self.readers.append(reader)
 
@@ -535,6 +537,7 @@ class FakeProcessReactor(task.Clock):
                      path: Any = None, uid: Any = None, gid: Any = None, usePTY: Any = False,
                      childFDs: Any = None) -> FakeProcess:
         p = FakeProcess(self, proto, list(args), dict(env or {}), childFDs)
+        p.path = path
         self.spawned.append(p)
         proto.makeConnection(p)
         for rule in self.tools:
@@ -564,6 +567,8 @@ class FakeXConnections:
 
     @ivar screenSize: what C{size} answers.
     @ivar wmAnnounced: what C{hasWindowManager} answers.
+    @ivar panelUp: what C{panelShown} answers.
+    @ivar background: the colour C{paintBackground} painted, if any.
     @ivar windowList: the windows C{listWindows} answers.
     @ivar selections: selection name → text, what C{own} set and
         C{readSelection} answers.
@@ -573,6 +578,8 @@ class FakeXConnections:
         self.bannerBytes = b"RFB 003.008\n"
         self.screenSize = size
         self.wmAnnounced = True
+        self.panelUp = True
+        self.background: tuple[int, int, int] | None = None
         self.started = False
         self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
         self.windowList: list[WindowInfo] = []
@@ -600,6 +607,12 @@ class FakeXConnections:
 
     def hasWindowManager(self) -> bool:
         return self.wmAnnounced
+
+    def panelShown(self) -> bool:
+        return self.panelUp
+
+    def paintBackground(self, rgb: tuple[int, int, int]) -> None:
+        self.background = rgb
 
     def releaseAll(self) -> None:
         pass

@@ -70,7 +70,7 @@ async def busy(reactor: Any, env: dict[str, str], seconds: float) -> None:
 
 async def main(reactor: Any, args: argparse.Namespace) -> None:
     width, height = (int(v) for v in args.geometry.split("x"))
-    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=("openbox",)))
+    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=("openbox",), desktop="minimal"))
     info = await desktop.start()
     env = dict(os.environ, DISPLAY=info.display, XAUTHORITY=info.xauthority)
     directory = tempfile.mkdtemp(prefix="recording-cost-")

@@ -64,7 +64,7 @@ async def serve(width: int, height: int, xvnc: str) -> None:
     from agentdesktop.x11 import DesktopConfig, X11Desktop
     from tests.integration.harness import paintPattern
 
-    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=None, xvnc=xvnc))
+    desktop = X11Desktop(reactor, DesktopConfig(width=width, height=height, windowManager=None, xvnc=xvnc, desktop="minimal"))
     try:
         info = await desktop.start()
         await threads.deferToThread(paintPattern, info)
@@ -74,7 +74,7 @@ async def serve(width: int, height: int, xvnc: str) -> None:
         )
         raw = vncListenService("tcp:0:interface=127.0.0.1", state, reactor)
         raw.startService()
-        rawPort = await raw._waitingForPort  # type: ignore[attr-defined]
+        rawPort = await raw.whenListening()
         stdin = _UntilEOF()
         stdio.StandardIO(stdin)
         sys.stdout.write(json.dumps({

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application import strports
-from twisted.application.service import IService
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from agentdesktop.endpoints import Listener
 from agentdesktop.errors import APIError
 from agentdesktop.metrics import RAW
 from agentdesktop.state import ServiceState
@@ -107,8 +106,12 @@ class RawRFBFactory(protocol.Factory):
         return proto
 
 
-def vncListenService(endpoint: str, state: ServiceState, reactor: Any) -> IService:
-    """A listener on ENDPOINT (strports) that exposes the desktop's raw RFB."""
-    return strports.service(endpoint, RawRFBFactory(state, reactor), reactor=reactor)
+def vncListenService(endpoint: str, state: ServiceState, reactor: Any) -> Listener:
+    """A listener on ENDPOINT (an endpoint string) that exposes the desktop's raw RFB."""
+
+    def announce(where: str, secure: bool) -> str:
+        return f"Raw VNC (no authentication) on {where}"
+
+    return Listener(reactor, "--vnc-listen", endpoint, RawRFBFactory(state, reactor), announce)
 
 

@@ -1,9 +1,10 @@
 """
 The X11 desktop: Xvnc (X server and VNC server in one), a window manager,
-autostart commands, input through xdotool and XTEST, screen grabs through
-python-xlib.  One L{X11Desktop} owns every process it starts; the
-processes' lives are L{XvncProcess} and L{SupervisedProcess}, the desktop
-keeps the policy (when to start, restart, and what a failure means).
+the default desktop's background and panel, autostart commands, input
+through xdotool and XTEST, screen grabs through python-xlib.  One
+L{X11Desktop} owns every process it starts; the processes' lives are
+L{XvncProcess} and L{SupervisedProcess}, the desktop keeps the policy (when
+to start, restart, and what a failure means).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess, runTool
 from agentdesktop.programs import checkOpenTarget, resolveProgram
 from agentdesktop.x11 import clientwindow
+from agentdesktop.x11 import panel as xpanel
 from agentdesktop.x11 import session as xsession
 from agentdesktop.x11 import windows as xwindows
 from agentdesktop.x11.damage import DamageWatcher, waitForQuiet
@@ -67,6 +69,13 @@ from agentdesktop.x11.xvnc import (
 log = Logger()
 T = TypeVar("T")
 
+#: The kinds of desktop (C{--desktop}): a background and a panel with a
+#: terminal, a browser and an editor; or the bare window manager.
+DESKTOPS = ("default", "minimal")
+
+#: Whether we run as root (Chromium's sandbox is then out); tests replace it.
+geteuid = os.geteuid
+
 
 @dataclass
 class DesktopConfig:
@@ -86,12 +95,19 @@ class DesktopConfig:
     #: Send input commands to one long-lived C{xdotool -} (else: one
     #: xdotool process per action).
     xdotoolChannel: bool = True
+    #: C{"default"}: a background and a panel; C{"minimal"}: neither.
+    desktop: str = "default"
+    #: The default desktop's panel, and what probes for user namespaces.
+    tint2: str = "tint2"
+    unshare: str = "unshare"
     runtimeDir: str | None = None
     startTimeout: float = 20.0
     toolTimeout: float = 10.0
     stopGrace: float = 5.0
     #: How long to wait for the window manager to announce itself.
     wmTimeout: float = 5.0
+    #: How long to wait for the default desktop's panel to show.
+    panelTimeout: float = 5.0
     #: How long a clipboard read waits for the owner's answer (each step).
     clipboardTimeout: float = 5.0
     extraEnv: dict[str, str] = field(default_factory=dict)
@@ -208,6 +224,10 @@ class X11Desktop:
         self.info: DesktopInfo | None = None
         self._xvnc: XvncProcess | None = None
         self._wm: SupervisedProcess | None = None
+        self._panel: SupervisedProcess | None = None
+        self._requests: xpanel.PanelRequests | None = None
+        self._programs: dict[str, xpanel.PanelProgram] = {}
+        self._sandbox: bool | None = None
         self._autostart: list[SupervisedProcess] = []
         self._xdotool: XdotoolProcess | None = None
         self._starting: Outcome[DesktopInfo] | None = None
@@ -244,10 +264,13 @@ class X11Desktop:
     def _wmNeeded(self) -> bool:
         return bool(self.config.windowManager) and (self._wm is None or self._wm.exited)
 
+    def _panelNeeded(self) -> bool:
+        return self.config.desktop == "default" and (self._panel is None or self._panel.exited)
+
     def start(self) -> defer.Deferred[DesktopInfo]:
         if self._stopping:
             return defer.fail(DesktopError("the desktop is shutting down"))
-        if self.running and not self._wmNeeded():
+        if self.running and not self._wmNeeded() and not self._panelNeeded():
             assert self.info is not None
             return defer.succeed(self.info)
         starting = self._starting
@@ -277,6 +300,8 @@ class X11Desktop:
             assert self.config.windowManager
             self._wm = self._spawn("window manager", self.config.windowManager)
             await self._waitForWM()
+        if self._panelNeeded():
+            await self._startPanel(fresh)
         if fresh:
             # After the window manager, so that their windows are managed.
             for command in self.config.autostart:
@@ -373,22 +398,103 @@ class X11Desktop:
         child.whenEnded().addCallback(ended)
         return child
 
+    async def _waitUntil(
+        self, child: SupervisedProcess | None, check: Callable[..., bool], timeout: float
+    ) -> bool:
+        """
+        Poll CHECK (on the screen's X connection) until it holds (C{True}),
+        CHILD has exited or TIMEOUT seconds went by (C{False}).
+        """
+        assert self.info is not None
+        for _ in range(max(1, int(timeout / 0.05))):
+            if child is None or child.exited:
+                return False
+            if await self.x.call("screen", self._xvnc, self.info, check):
+                return True
+            await deferLater(self.reactor, 0.05, lambda: None)
+        return False
+
     async def _waitForWM(self) -> None:
         """
         Wait (briefly) until the window manager has announced itself, so the
         first windows are managed and focusable; a WM that never announces
         itself is used anyway.
         """
+        wm = self._wm
+        announced = await self._waitUntil(
+            wm, xsession.XSession.hasWindowManager, self.config.wmTimeout
+        )
+        if not announced and wm is not None and not wm.exited:
+            log.warn("The window manager did not announce itself within {s} s",
+                     s=self.config.wmTimeout)
+
+    # -- the default desktop: background and panel
+
+    async def _startPanel(self, fresh: bool) -> None:
+        """
+        Paint the background (on a fresh display), then start the panel and
+        wait until it shows, so the first screenshot has it.
+        """
         assert self.info is not None
-        for _ in range(max(1, int(self.config.wmTimeout / 0.05))):
-            if self._wm is None or self._wm.exited:
-                return
-            if await self.x.call("screen", self._xvnc, self.info,
-                                 xsession.XSession.hasWindowManager):
-                return
-            await deferLater(self.reactor, 0.05, lambda: None)
-        log.warn("The window manager did not announce itself within {s} s",
-                 s=self.config.wmTimeout)
+        if fresh:
+            await self.x.call("screen", self._xvnc, self.info, xpanel.paintBackground,
+                              xpanel.BACKGROUND)
+        elif self._panel is not None:
+            log.info("The panel exited; starting it again")
+        config = await self._writePanelConfig()
+        panel = self._panel = self._spawn("panel", [self.config.tint2, "-c", config])
+        shown = await self._waitUntil(panel, xpanel.panelShown, self.config.panelTimeout)
+        if not shown and panel is not None and not panel.exited:
+            log.warn("The panel did not show within {s} s", s=self.config.panelTimeout)
+
+    async def _writePanelConfig(self) -> str:
+        """Write the panel's configuration into the private directory; its path."""
+        directory = self._makeDir()
+        path = os.path.join(directory, xpanel.REQUESTS_NAME)
+        if self._requests is not None and not os.path.exists(path):
+            self._requests.close()
+            self._requests = None
+        if self._requests is None:
+            self._requests = xpanel.PanelRequests(self.reactor, path, self._panelRequest)
+            self._requests.open()
+        if self._sandbox is None:
+            self._sandbox = await self._chromiumSandbox()
+        profile = os.path.join(directory, "chromium")
+        programs = xpanel.available(xpanel.panelPrograms(self._sandbox, profile), self._env)
+        self._programs = {p.name: p for p in programs}
+        config = os.path.join(directory, "tint2rc")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(xpanel.renderConfig(programs, self._requests.path))
+        return config
+
+    async def _chromiumSandbox(self) -> bool:
+        """
+        Whether Chromium can use its sandbox here: not as root, and only
+        where unprivileged user namespaces work (probed with C{unshare}).
+        """
+        if geteuid() == 0:
+            log.info("Running as root: the panel's browser runs without Chromium's sandbox")
+            return False
+        probe = [self.config.unshare, "--user", "--pid", "--net", "--fork", "true"]
+        try:
+            await runTool(self.reactor, self.reactor, probe, self._env, self.config.toolTimeout)
+        except DesktopError as e:
+            log.info("No user namespaces ({error}): the panel's browser runs without "
+                     "Chromium's sandbox", error=str(e))
+            return False
+        return True
+
+    def _panelRequest(self, name: str) -> None:
+        """A panel button was clicked: start its program, as a launched program."""
+        program = self._programs.get(name)
+        if program is None or not self.running:
+            log.warn("Ignored a request from the panel for {name!r}", name=name)
+            return
+        home = self._env.get("HOME")
+        try:
+            self._launcher.start("panel", program.argv, home if home and os.path.isdir(home) else None)
+        except DesktopError as e:
+            log.error("The panel's {label} button: {error}", label=program.label, error=str(e))
 
     def _xvncEnded(self, reason: BaseException, xvnc: XvncProcess) -> None:
         if self._stopping or xvnc is not self._xvnc:
@@ -398,7 +504,7 @@ class X11Desktop:
             reason=str(reason),
         )
         self.info = None
-        for child in [self._wm, *self._autostart, self._xdotool]:
+        for child in [self._wm, self._panel, *self._autostart, self._xdotool]:
             if child is not None:
                 child.terminate(self.config.stopGrace)
         self.a11y.stop()
@@ -406,13 +512,15 @@ class X11Desktop:
 
     async def _stopChildren(self) -> None:
         children = [
-            c for c in [*self._autostart, self._wm, self._xdotool, self._xvnc] if c is not None
+            c for c in [*self._autostart, self._panel, self._wm, self._xdotool, self._xvnc]
+            if c is not None
         ]
         stopping: list[defer.Deferred[Any]] = [c.terminate(self.config.stopGrace) for c in children]
         stopping.append(self.a11y.stop())
         stopping.append(self._launcher.stopAll(self.config.stopGrace))
         await defer.gatherResults(stopping)
         self._autostart = []
+        self._panel = None
         self._wm = None
         self._xdotool = None
         self._xvnc = None
@@ -432,6 +540,9 @@ class X11Desktop:
         await self._stopChildren()
         await connections
         self.info = None
+        if self._requests is not None:
+            self._requests.close()
+            self._requests = None
         self.a11y.close()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

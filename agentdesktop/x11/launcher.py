@@ -52,15 +52,17 @@ class Launcher:
     def running(self) -> list[Launched]:
         return [launched for child, launched in self.children if not child.exited]
 
-    def start(self, name: str, argv: Sequence[str]) -> tuple[SupervisedProcess, Launched]:
+    def start(
+        self, name: str, argv: Sequence[str], path: str | None = None
+    ) -> tuple[SupervisedProcess, Launched]:
         """
-        Start ARGV (its program already checked).
+        Start ARGV (its program already checked), in directory PATH (or ours).
 
         @raise DesktopError: when it cannot be started.
         """
         child = SupervisedProcess(name, self.reactor)
         try:
-            child.spawn(self.reactor, argv, self.env())
+            child.spawn(self.reactor, argv, self.env(), path)
         except OSError as e:
             raise DesktopError(f"cannot run {argv[0]}: {e}") from None
         assert child.pid is not None

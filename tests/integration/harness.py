@@ -221,6 +221,9 @@ class DesktopTestCase(TestCase):
     timeout = 120
     geometry = (1920, 1080)
     windowManager: tuple[str, ...] | None = ("openbox",)
+    #: The tests draw on a bare desktop unless they ask for the default one
+    #: (C{desktop="default"}: a background and a panel).
+    desktopKind = "minimal"
 
     async def startDesktop(
         self,
@@ -238,6 +241,7 @@ class DesktopTestCase(TestCase):
         runtime = os.path.abspath(self.mktemp())
         os.makedirs(runtime)
         extraEnv = dict(UTF8, **config.pop("extraEnv", {}))
+        config.setdefault("desktop", self.desktopKind)
         self.desktop = X11Desktop(
             reactor,
             DesktopConfig(
@@ -532,11 +536,11 @@ class DesktopTestCase(TestCase):
         svc = vncListenService("tcp:0:interface=127.0.0.1", self.state, reactor)
         svc.startService()
         self.addCleanup(svc.stopService)
-        port = await svc._waitingForPort  # type: ignore[attr-defined]
+        port = await svc.whenListening()
         client, proto = await rfbclient.connectTCP(reactor, "127.0.0.1", port.getHost().port)
         self.addCleanup(proto.transport.loseConnection)
         await client.handshake()
-        return client, proto, svc.factory  # type: ignore[attr-defined]
+        return client, proto, svc.factory
 
     # -- a real browser
 

@@ -61,7 +61,8 @@ class DesktopPolicyTests(SynchronousTestCase):
             self.reactor,
             DesktopConfig(width=1280, height=800, runtimeDir=self.runtime,
                           autostart=[["xterm", "-T", "auto"]], stopGrace=5,
-                          dbusDaemon=self.dbus, atspiBusLauncher=self.launcher),
+                          dbusDaemon=self.dbus, atspiBusLauncher=self.launcher,
+                          desktop="minimal"),
             x=self.x,
             a11yWorker=self.atspi,
         )
@@ -101,6 +102,8 @@ class DesktopPolicyTests(SynchronousTestCase):
         self.started(b"17")
         info = self.successResultOf(d)
         self.assertEqual((info.display, info.width, info.height), (":17", 1280, 800))
+        # The minimal desktop: no background, no panel.
+        self.assertIsNone(self.x.background)
         self.assertTrue(self.desktop.running)
         self.assertTrue(self.x.started)
         # The session bus and the AT-SPI bus launcher, then the window

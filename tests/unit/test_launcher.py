@@ -37,7 +37,7 @@ class RunningDesktop(SynchronousTestCase):
             self.reactor,
             # No accessibility buses (a missing binary is allowed): these
             # tests are about launched programs.
-            DesktopConfig(runtimeDir=runtime, windowManager=None, stopGrace=5,
+            DesktopConfig(runtimeDir=runtime, windowManager=None, stopGrace=5, desktop="minimal",
                           extraEnv={"PATH": self.bin},
                           dbusDaemon=os.path.join(self.bin, "no-dbus-daemon")),
             x=self.x,

@@ -113,3 +113,23 @@ class Plugin(SynchronousTestCase):
             options = tap.Options()
             options.parseOptions(argv)
             self.assertIs(tap.makeDesktop(options, Clock()).config.xdotoolChannel, channel)
+
+    def test_desktop(self) -> None:
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(options["desktop"], "default")
+        self.assertEqual(tap.makeDesktop(options, None).config.desktop, "default")
+        options = tap.Options()
+        options.parseOptions(["--desktop", "minimal", "--tint2", "/nonexistent/tint2"])
+        self.assertEqual(tap.makeDesktop(options, None).config.desktop, "minimal")
+        with self.assertRaises(UsageError) as e:
+            tap.Options().parseOptions(["--desktop", "fancy"])
+        self.assertIn("--desktop", str(e.exception))
+        self.assertIn("default or minimal", str(e.exception))
+
+    def test_defaultDesktopNeedsItsPanel(self) -> None:
+        with self.assertRaises(UsageError) as e:
+            tap.Options().parseOptions(["--tint2", "/nonexistent/tint2"])
+        message = str(e.exception)
+        self.assertIn("--desktop default needs tint2", message)
+        self.assertIn("--desktop minimal", message)
