@@ -620,6 +620,9 @@ class FakeXConnections:
     def pointer(self) -> tuple[int, int]:
         return (0, 0)
 
+    def waitReleased(self, buttons: int, timeout: float) -> bool:
+        return True
+
     # -- windows and clipboard (the desktop's "windows" and "clipboard" lanes)
 
     def listWindows(self) -> list[WindowInfo]:

@@ -95,6 +95,8 @@ class DesktopConfig:
     #: Send input commands to one long-lived C{xdotool -} (else: one
     #: xdotool process per action).
     xdotoolChannel: bool = True
+    #: How long a click may wait for the applications to see its release.
+    releaseWait: float = 1.0
     #: C{"default"}: a background and a panel; C{"minimal"}: neither.
     desktop: str = "default"
     #: The default desktop's panel, and what probes for user namespaces.
@@ -606,15 +608,31 @@ class X11Desktop:
         # Multi-clicks need a gap to register as one double/triple click
         # (xterm saw --delay 0 triple clicks 5 times in 12, --delay 1 12/12).
         delay = "1" if count > 1 and button < 4 else "0"
-        return self._holding(
+        return self._released(button, self._holding(
             modifiers, ["mousemove", x, y, "click", "--repeat", count, "--delay", delay, button]
-        )
+        ))
+
+    def _released(self, button: int, d: defer.Deferred[None]) -> defer.Deferred[None]:
+        """
+        D, then (bounded) until the applications have BUTTON's release: the
+        answer must not come before the click's effect can.
+        """
+        mask = xsession.BUTTON_MASKS.get(button)
+        if mask is None:
+            return d
+
+        def wait(_: None) -> defer.Deferred[None]:
+            waited = self._onX("input", xsession.XSession.waitReleased, mask,
+                               self.config.releaseWait)
+            return waited.addCallback(lambda _: None)
+
+        return d.addCallback(wait)
 
     def buttonDown(self, button: int) -> defer.Deferred[None]:
         return self._xdo("mousedown", button)
 
     def buttonUp(self, button: int) -> defer.Deferred[None]:
-        return self._xdo("mouseup", button)
+        return self._released(button, self._xdo("mouseup", button))
 
     def drag(
         self, path: Sequence[tuple[int, int]], modifiers: Sequence[str] = ()
@@ -623,7 +641,7 @@ class X11Desktop:
         args: list[Any] = ["mousemove", x0, y0, "mousedown", 1]
         for x, y in rest:
             args += ["mousemove", x, y]
-        d = self._holding(modifiers, [*args, "mouseup", 1])
+        d = self._released(1, self._holding(modifiers, [*args, "mouseup", 1]))
 
         def release(f: Failure) -> defer.Deferred[None]:
             return self.releaseAll().addBoth(lambda _: f)

@@ -29,6 +29,10 @@ REMAP_GUARD_SECONDS = 0.15
 #: Key events sent between two round trips to the server.
 TYPE_CHUNK = 64
 
+#: Button number -> its bit in the pointer state (buttons 8 and 9 have none).
+BUTTON_MASKS = {1: X.Button1Mask, 2: X.Button2Mask, 3: X.Button3Mask, 4: X.Button4Mask,
+                5: X.Button5Mask}
+
 #: python-xlib finds the cookie through C{$XAUTHORITY} only; connections
 #: are made one at a time with it pointing at the desktop's file.
 _connecting = threading.Lock()
@@ -98,6 +102,23 @@ class XSession:
     def pointer(self) -> tuple[int, int]:
         reply = self.root.query_pointer()
         return reply.root_x, reply.root_y
+
+    def waitReleased(self, buttons: int, timeout: float) -> bool:
+        """
+        Wait until none of BUTTONS (a mask of L{BUTTON_MASKS}) is down in
+        the X server's logical pointer state.  A window manager that grabs
+        clicks (openbox, to focus and raise) holds the pointer's events
+        until it replays them: the release xdotool sent is processed, yet
+        the applications have not seen it.
+
+        @return: whether they were released within TIMEOUT seconds.
+        """
+        deadline = self._clock() + timeout
+        while self.root.query_pointer().mask & buttons:
+            if self._clock() >= deadline:
+                return False
+            self._sleep(0.002)
+        return True
 
     # -- screen
 

@@ -288,3 +288,34 @@ class MultiClicks(DesktopTestCase):
         window = self.x.display.create_resource_object("window", active)
         pos = window.translate_coords(self.x.root, 0, 0)
         return -pos.x, -pos.y
+
+
+class ClickEffects(DesktopTestCase):
+    """
+    openbox grabs clicks on the windows it manages (to focus and raise
+    them) and replays them: the answer waits until the applications have
+    the release, so nothing an agent does next comes before it.
+    """
+
+    geometry = (1280, 720)
+
+    async def test_releaseSeenWhenAnswered(self) -> None:
+        await self.clicks()
+
+    async def test_releaseSeenWhenAnsweredPerAction(self) -> None:
+        """The same with one xdotool process per action (no acknowledging round trip)."""
+        await self.clicks(xdotoolChannel=False)
+
+    async def clicks(self, **config: object) -> None:
+        await self.startDesktop(**config)
+        self.spawn(["xterm", "-geometry", "60x20+0+0"])
+        await self.waitForWindow("XTerm")
+        self.spawn(["xterm", "-geometry", "60x20+600+300"])
+        await sleep(1)
+        held = []
+        for target in ([100, 100], [800, 400]) * 6:
+            await self.ok(action="left_click", coordinate=target)
+            held.append(self.pointerMask() & X.Button1Mask)
+        await self.ok(action="left_click_drag", start_coordinate=[120, 120], coordinate=[820, 420])
+        held.append(self.pointerMask() & X.Button1Mask)
+        self.assertEqual(held, [0] * 13)
