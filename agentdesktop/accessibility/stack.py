@@ -18,15 +18,14 @@ from typing import Any, TypeVar
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 from agentdesktop.accessibility.client import AtspiClient
 from agentdesktop.errors import AccessibilityUnavailable, DesktopError
 from agentdesktop.outcome import Outcome
 from agentdesktop.process import SupervisedProcess
+from agentdesktop.threads import ConnectionThread
 
 log = Logger()
 T = TypeVar("T")
@@ -142,7 +141,7 @@ class SessionBusProcess(SupervisedProcess):
         self._fire(AccessibilityUnavailable(f"dbus-daemon exited: {why}"))
 
 
-class AtspiWorker:
+class AtspiWorker(ConnectionThread[AtspiClient]):
     """
     One thread with the service's L{AtspiClient}: AT-SPI calls block, so
     they run here.  A call that broke the connection drops it, so the
@@ -150,28 +149,13 @@ class AtspiWorker:
     """
 
     def __init__(self, reactor: Any, callTimeout: float) -> None:
-        self.reactor = reactor
+        super().__init__(reactor, "agentdesktop-atspi")
         self.callTimeout = callTimeout
-        self.pool = ThreadPool(1, 1, name="agentdesktop-atspi")
-        self.client: AtspiClient | None = None
-        self.key: object = None
-        self.started = False
 
-    def start(self) -> None:
-        if not self.started:
-            self.pool.start()
-            self.started = True
-
-    def stop(self) -> None:
-        if self.started:
-            self.started = False
-            self.pool.callInThread(self._close)
-            self.pool.stop()
-
-    def _close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
+    def failed(self, error: BaseException) -> BaseException | None:
+        if isinstance(error, OSError):
+            return AccessibilityUnavailable(f"the connection to the accessibility bus failed: {error}")
+        return None
 
     def run(self, key: object, address: str, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         """
@@ -179,23 +163,8 @@ class AtspiWorker:
         at ADDRESS; KEY names the life of the accessibility bus (its
         launcher): a new key, a new client.
         """
-
-        def work() -> T:
-            if self.client is not None and self.key is not key:
-                self._close()
-            if self.client is None:
-                self.client = AtspiClient(address, self.callTimeout)
-                self.key = key
-            try:
-                return f(self.client, *args)
-            except DesktopError:
-                raise
-            except OSError as e:
-                self._close()
-                raise AccessibilityUnavailable(f"the connection to the accessibility bus failed: {e}") from None
-
         self.start()
-        return deferToThreadPool(self.reactor, self.pool, work)
+        return self.call(key, lambda: AtspiClient(address, self.callTimeout), f, *args)
 
 
 class AccessibilityStack:
