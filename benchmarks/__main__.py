@@ -181,9 +181,15 @@ def batch(service: Service, rounds: int, table: Table) -> None:
     def together() -> None:
         service.raw("POST", "batch", {"actions": clicks, **SIZE, "observe": {"settle_ms": 0}})
 
-    t = interleaved({"batch": together, "separate": separate}, rounds)
+    def screenshotAlone() -> None:
+        service.raw("POST", "action", {"action": "screenshot", **SIZE})
+
+    t = interleaved({"batch": together, "separate": separate, "screenshot": screenshotAlone}, rounds)
     table.section("batch")
     table.add("5 clicks + screenshot, one /batch (settle_ms 0)", t["batch"], t["separate"],
+              "6 x /action", "<= 0.5")
+    # No batch can take less than the screenshot it contains.
+    table.add("the screenshot alone, one /action (the batch's floor)", t["screenshot"], t["separate"],
               "6 x /action")
 
 
