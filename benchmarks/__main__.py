@@ -203,12 +203,16 @@ def vnc(rounds: int, table: Table) -> None:
     for name, target in (("agentdesktop /vnc (WebSocket)", ">= 0.95 relay, >= 1.3 websockify"),
                          ("agentdesktop raw listener", ">= 1.0 relay"),
                          ("websockify", ""), ("minimal relay (reference)", ""),
-                         ("direct unix RFB socket", "")):
+                         ("minimal WebSocket relay", ""), ("direct unix RFB socket", "")):
         p = paths[name]
+        cpu = p["cpu_ms_per_update"]
+        relaying = f"{cpu['relaying']:.2f}" if cpu["relaying"] is not None else "-"
         table.note(name, f"{statistics.median(p['updates_per_s']):.1f} updates/s; "
                    f"x{statistics.median(p['vs_relay']):.2f} relay, "
+                   f"x{statistics.median(p['vs_websocket_relay']):.2f} WebSocket relay, "
                    f"x{statistics.median(p['vs_websockify']):.2f} websockify, "
-                   f"x{statistics.median(p['vs_direct']):.2f} direct", target)
+                   f"x{statistics.median(p['vs_direct']):.2f} direct; "
+                   f"CPU ms/update {relaying} relaying, {cpu['client']:.2f} client", target)
 
 
 def firstFrame(service: Service, rounds: int, table: Table) -> None:
