@@ -9,7 +9,6 @@ import base64
 import json
 from typing import Any
 
-from treq.testing import StubTreq
 from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -19,28 +18,17 @@ from agentdesktop.interfaces import Settled
 from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
 from agentdesktop.web.resource import IGNORED_HEADER
-from agentdesktop.web.root import makeRoot
 from agentdesktop.x11.damage import waitForQuiet
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost/api/v0/desktop/"
 CLICK = {"action": "left_click", "coordinate": [10, 20]}
 
 
-class BatchTestCase(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.desktop = FakeDesktop()
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
-
+class BatchTestCase(ServiceTestCase):
     def post(self, path: str, body: Any, raw: bytes | None = None) -> tuple[int, Any, Any]:
-        d = self.treq.post(URL + path, raw if raw is not None else json.dumps(body).encode())
-        self.treq.flush()
-        self.clock.advance(0)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        content = self.successResultOf(response.content())
-        return response.code, json.loads(content), response.headers
+        code, content, headers = self.exchange("POST", URL + path, body, raw)
+        return code, json.loads(content), headers
 
     def batch(self, **body: Any) -> tuple[int, Any]:
         code, out, _ = self.post("batch", body)

@@ -15,7 +15,6 @@ from typing import Any
 from anthropic import types as at
 from anthropic.types import beta as bt
 from pydantic import TypeAdapter
-from treq.testing import StubTreq
 from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -23,9 +22,8 @@ from agentdesktop.actions.pointer import AtPointer
 from agentdesktop.actions.runner import ActionRunner
 from agentdesktop.actions.screen import Settle
 from agentdesktop.dialects.anthropic import ACKNOWLEDGMENTS, NOT_EXECUTED, acknowledgment
-from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
-from agentdesktop.web.root import makeRoot
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost/api/v0/desktop/dialects/anthropic"
 
@@ -48,22 +46,11 @@ def member(name: str, id: str = "toolu_1", **fields: Any) -> dict[str, Any]:
     ).model_dump()
 
 
-class AnthropicTestCase(SynchronousTestCase):
-    native = (1920, 1080)
-
-    def setUp(self) -> None:
-        self.desktop = FakeDesktop(*self.native)
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
+class AnthropicTestCase(ServiceTestCase):
+    size = (1920, 1080)
 
     def send(self, body: Any, advance: float = 0) -> tuple[int, Any]:
-        d = self.treq.post(URL, json.dumps(body).encode())
-        self.treq.flush()
-        self.clock.advance(advance)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        return response.code, json.loads(self.successResultOf(response.content()))
+        return self.postJSON(URL, body, advance=advance)
 
     def turn(self, *blocks: dict[str, Any], advance: float = 0, **body: Any) -> list[dict[str, Any]]:
         """Send BLOCKS as one turn; the tool_result blocks, validated as the SDK's types."""
@@ -301,7 +288,7 @@ class Actions(AnthropicTestCase):
 
 
 class BigScreen(AnthropicTestCase):
-    native = (3840, 2160)
+    size = (3840, 2160)
 
     def test_toolsetSpaceFitsTheImageLimits(self) -> None:
         shot = self.ok(member("screenshot"))[0]["source"]["data"]

@@ -12,15 +12,12 @@ from typing import Any
 from google.genai import types
 from hypothesis import given
 from hypothesis import strategies as st
-from treq.testing import StubTreq
-from twisted.internet import task
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop import geometry
 from agentdesktop.dialects import gemini
-from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
-from agentdesktop.web.root import makeRoot
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost/api/v0/desktop/dialects/gemini"
 
@@ -36,22 +33,11 @@ def call(name: str, callId: str | None = None, **args: Any) -> dict[str, Any]:
     return types.Part(function_call=fc).model_dump(mode="json", exclude_none=True)
 
 
-class GeminiTestCase(SynchronousTestCase):
+class GeminiTestCase(ServiceTestCase):
     size = (1280, 720)
 
-    def setUp(self) -> None:
-        self.desktop = FakeDesktop(*self.size)
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
-
     def post(self, body: Any, advance: float = 0) -> tuple[int, Any]:
-        d = self.treq.post(URL, json.dumps(body).encode())
-        self.treq.flush()
-        self.clock.advance(advance)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        return response.code, json.loads(self.successResultOf(response.content()))
+        return self.postJSON(URL, body, advance=advance)
 
     def turn(self, *calls: dict[str, Any], advance: float = 0, **body: Any) -> list[types.FunctionResponse]:
         """Run CALLS; the function responses, validated as google-genai Parts."""

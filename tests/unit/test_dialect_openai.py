@@ -14,38 +14,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.responses import computer_action as ga
 from openai.types.responses import response_computer_tool_call as legacy
-from treq.testing import StubTreq
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from agentdesktop.dialects.openai import ACTIONS, wheelClicks
 from agentdesktop.errors import APIError
-from agentdesktop.service import makeState
-from agentdesktop.testing import FakeDesktop
-from agentdesktop.web.root import makeRoot
 from tests.openai_sdk import GUIDE_CALL, call, check, legacyCall, validOutput
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost/api/v0/desktop/dialects/openai"
 INPUT = {"move", "click", "drag", "keys", "typeText", "keyDown", "keyUp", "buttonDown", "buttonUp"}
 
 
-class DialectTestCase(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.desktop = FakeDesktop()
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
-
+class DialectTestCase(ServiceTestCase):
     def post(self, body: Any, seconds: float = 0) -> tuple[int, Any]:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        d = self.treq.post(URL, raw)
-        self.treq.flush()
-        self.clock.advance(0)
-        if seconds:
-            self.clock.advance(seconds)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        return response.code, json.loads(self.successResultOf(response.content()))
+        if isinstance(body, bytes):
+            return self.postJSON(URL, raw=body, advance=seconds)
+        return self.postJSON(URL, body, advance=seconds)
 
     def send(self, call: dict[str, Any], **body: Any) -> tuple[dict[str, Any], str | None]:
         """Send CALL; the validated output item and the error."""

@@ -13,13 +13,8 @@ from typing import Any
 
 import jsonschema
 import mcp_types as mt
-from treq.testing import StubTreq
-from twisted.internet import task
-from twisted.trial.unittest import SynchronousTestCase
 
-from agentdesktop.service import makeState
-from agentdesktop.testing import FakeDesktop
-from agentdesktop.web.root import makeRoot
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost:8790/api/v0/desktop/mcp"
 CLIENT = {"capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
@@ -30,27 +25,15 @@ NAMES = {"screenshot", "zoom", "left_click", "right_click", "middle_click", "dou
          "accessibility_tree"}
 
 
-class MCPTestCase(SynchronousTestCase):
-    token: str | None = None
-
+class MCPTestCase(ServiceTestCase):
     def setUp(self) -> None:
-        self.desktop = FakeDesktop()
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock, self.token)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
+        super().setUp()
         self.ids = 0
 
     def http(self, method: str, body: Any = None, headers: dict[str, str] | None = None,
              raw: bytes | None = None, advance: float = 0) -> tuple[int, Any, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        d = self.treq.request(method, URL, data=data,
-                              headers={k: [v] for k, v in (headers or {}).items()})
-        self.treq.flush()
-        self.clock.advance(advance)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        content = self.successResultOf(response.content())
-        return response.code, json.loads(content) if content else None, response.headers
+        code, content, answerHeaders = self.exchange(method, URL, body, raw, headers, advance)
+        return code, json.loads(content) if content else None, answerHeaders
 
     def rpc(self, method: str, params: Any = None, version: str | None = "2025-11-25",
             advance: float = 0) -> dict[str, Any]:

@@ -17,28 +17,18 @@ from agentdesktop.request import MAX_BODY_BYTES
 from agentdesktop.service import makeState
 from agentdesktop.testing import FakeDesktop
 from agentdesktop.web.root import makeRoot
+from tests.unit.service import ServiceTestCase
 
 URL = "http://localhost/api/v0/desktop/"
 
 
-class APITestCase(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.desktop = FakeDesktop()
-        self.clock = task.Clock()
-        self.state = makeState(self.desktop, self.clock)
-        self.treq = StubTreq(makeRoot(self.state, self.clock))
-
+class APITestCase(ServiceTestCase):
     def request(self, method: str, path: str, raw: bytes | None = None,
-                headers: dict[str, list[str]] | None = None) -> tuple[int, Any]:
-        d = self.treq.request(method, URL + path, data=raw, headers=headers)
-        self.treq.flush()
-        self.clock.advance(0)
-        self.treq.flush()
-        response = self.successResultOf(d)
-        content = self.successResultOf(response.content())
-        if response.headers.getRawHeaders("content-type") == ["application/json"]:
-            return response.code, json.loads(content)
-        return response.code, content
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        code, content, answerHeaders = self.exchange(method, URL + path, raw=raw, headers=headers)
+        if answerHeaders.getRawHeaders("content-type") == ["application/json"]:
+            return code, json.loads(content)
+        return code, content
 
     def action(self, **body: Any) -> tuple[int, Any]:
         return self.request("POST", "action", json.dumps(body).encode())
