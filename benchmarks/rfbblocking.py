@@ -91,13 +91,18 @@ class WebSocket(Plain):
             self.left -= k
 
     def send(self, data: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        if len(data) < 126:
-            head = bytes((0x82, 0x80 | len(data)))
-        else:
-            head = struct.pack("!BBH", 0x82, 0xFE, len(data))
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(maskedFrame(0x2, data))
+
+
+def maskedFrame(opcode: int, payload: bytes) -> bytes:
+    """A final client frame (masked, as clients must) of OPCODE, up to 64 KiB."""
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    if len(payload) < 126:
+        head = bytes((0x80 | opcode, 0x80 | len(payload)))
+    else:
+        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, len(payload))
+    return head + mask + masked
 
 
 def measure(conn: Plain, seconds: float) -> tuple[float, float]:

@@ -25,6 +25,8 @@ import time
 import urllib.request
 from typing import Any
 
+from benchmarks.rfbblocking import maskedFrame
+
 WATCH = """
 (() => {
   const want = %s;
@@ -91,13 +93,7 @@ class DevTools:
     def call(self, method: str, **params: Any) -> Any:
         self.nextId += 1
         payload = json.dumps({"id": self.nextId, "method": method, "params": params}).encode()
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        if len(payload) < 126:
-            head = bytes((0x81, 0x80 | len(payload)))
-        else:
-            head = struct.pack("!BBH", 0x81, 0xFE, len(payload))
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(maskedFrame(0x1, payload))
         while True:
             message = json.loads(self._message())
             if message.get("id") == self.nextId:

@@ -201,14 +201,6 @@ def _unmaskFrames(viewer: socket.socket, rfb: socket.socket) -> None:
         rfb.sendall(bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-def _frameHeader(n: int) -> bytes:
-    if n < 126:
-        return bytes((0x82, n))
-    if n < 65536:
-        return struct.pack("!BBH", 0x82, 126, n)
-    return struct.pack("!BBQ", 0x82, 127, n)
-
-
 def minimalRelay(path: str, port: int, websocket: bool = False) -> None:
     """
     The reference relay (blocking; its own process): one client at a time,
@@ -217,7 +209,7 @@ def minimalRelay(path: str, port: int, websocket: bool = False) -> None:
     behind a WebSocket upgrade: each read goes out as one binary frame
     (header and payload in one C{sendmsg}), the viewer's frames unmasked.
     """
-    from agentdesktop.vnc.splice import LOOPBACK_SEND_BUFFER
+    from agentdesktop.vnc.splice import LOOPBACK_SEND_BUFFER, frameHeader
 
     server = socket.create_server(("127.0.0.1", port))
     buffer = bytearray(1 << 20)
@@ -253,7 +245,7 @@ def minimalRelay(path: str, port: int, websocket: bool = False) -> None:
         try:
             while n := rfb.recv_into(buffer):
                 if websocket:
-                    header = _frameHeader(n)
+                    header = frameHeader(n)
                     sent = viewer.sendmsg([header, view[:n]])
                     if sent < len(header):
                         viewer.sendall(header[sent:])

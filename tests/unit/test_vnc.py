@@ -181,13 +181,20 @@ class Splice:
         return bytes(reader.buf[reader.pos :])
 
 
-class VNCTestCase(SynchronousTestCase):
+class FakeXvncTestCase(SynchronousTestCase):
+    """A service whose desktop's RFB socket is a L{FakeXvnc}."""
+
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
         self.xvnc = FakeXvnc(self)
         self.desktop = FakeDesktop(640, 480)
         self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
         self.state = makeState(self.desktop, self.reactor)
+
+
+class VNCTestCase(FakeXvncTestCase):
+    def setUp(self) -> None:
+        super().setUp()
         self.root = makeRoot(self.state, self.reactor)
         self.vncEndpoint = getChildForRequest(self.root, DummyRequest([b"api", b"v0", b"desktop", b"vnc"]))
         self.site = makeSite(self.root)
@@ -547,13 +554,9 @@ class VNCTestCase(SynchronousTestCase):
         self.assertIsNone(self.state.sessions.find(session.secret))
 
 
-class RawListenerTests(SynchronousTestCase):
+class RawListenerTests(FakeXvncTestCase):
     def setUp(self) -> None:
-        self.reactor = MemoryReactorClock()
-        self.xvnc = FakeXvnc(self)
-        self.desktop = FakeDesktop(640, 480)
-        self.desktop.info = dataclasses.replace(self.desktop.info, rfbSocket=self.xvnc.path)
-        self.state = makeState(self.desktop, self.reactor)
+        super().setUp()
         self.factory = listener.RawRFBFactory(self.state, self.reactor)
 
     def connect(self) -> tuple[Any, StringTransport]:
